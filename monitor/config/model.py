@@ -1,0 +1,144 @@
+"""The validated configuration: frozen values the rest of the program reads.
+
+Loading and validation live in `monitor.config.load`; nothing else parses TOML.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+# Standard Webhooks' example schedule (REFERENCE.md), minus the immediate first try.
+DEFAULT_RETRY_SCHEDULE: tuple[float, ...] = (
+    5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400,
+)  # fmt: skip
+
+
+class Secret:
+    """A secret value that never prints itself.
+
+    repr() and str() are redacted so a secret inside a dataclass, an exception or a log
+    argument cannot leak by accident; `reveal()` is the one explicit way out.
+    """
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def fingerprint(self) -> str:
+        """A short, stable, non-reversible name for the value (SPEC section 2)."""
+        return hashlib.sha256(self._value.encode()).hexdigest()[:12]
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+OptionKind = Literal["str", "int", "float", "bool", "duration", "list[str]", "secret"]
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    """One type-specific key a channel accepts.
+
+    A `secret` option named `url` is also accepted as `url_env` and `url_file`
+    (exactly one of the three).
+    """
+
+    kind: OptionKind
+    required: bool = False
+    default: Any = None
+    help: str = ""
+
+
+class ConfigError(Exception):
+    """Every problem found in a config, reported together (exit code 78)."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+@dataclass(frozen=True, slots=True)
+class MonitorSettings:
+    database: str | None = None
+    interval: float | None = 600.0  # seconds; None when `cron` is set
+    cron: str | None = None
+    jitter: float = 30.0
+    timeout: float = 20.0
+    concurrency: int = 8  # tokens of one source polled at once
+    max_response_bytes: int = 32 * 1024 * 1024
+    confirm_checks: int = 2  # flap guard: consecutive checks a loss must persist
+    failure_threshold: int = 3  # transient failures before token.failing
+    mass_change_share: float = 0.5  # a list losing more than this share is fetched again
+    refetch_delay: float = 2.0
+    retry_schedule: tuple[float, ...] = DEFAULT_RETRY_SCHEDULE
+
+
+@dataclass(frozen=True, slots=True)
+class SourceConfig:
+    name: str
+    base_url: str  # without trailing slash, e.g. "https://aiberm.com/v1"
+    flavor: str = "new-api"
+    ca_bundle: str | None = None
+    verify_tls: bool = True
+    timeout: float | None = None  # overrides [monitor].timeout
+
+
+@dataclass(frozen=True, slots=True)
+class TokenConfig:
+    name: str
+    source: str
+    secret: Secret
+    channels: tuple[str, ...] | None = None  # None: every channel
+
+    @property
+    def fingerprint(self) -> str:
+        return self.secret.fingerprint()
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelConfig:
+    name: str
+    type: str
+    events: tuple[str, ...] = ("models.changed", "token.failing", "token.recovered")
+    models: tuple[str, ...] = ()  # include globs; empty: all
+    exclude_models: tuple[str, ...] = ()
+    options: Mapping[str, Any] = field(default_factory=dict)  # type-specific, secrets as Secret
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    path: Path | None
+    monitor: MonitorSettings
+    sources: tuple[SourceConfig, ...]
+    tokens: tuple[TokenConfig, ...]
+    channels: tuple[ChannelConfig, ...]
+
+    def source(self, name: str) -> SourceConfig:
+        return next(s for s in self.sources if s.name == name)
+
+    def tokens_of(self, source: str) -> tuple[TokenConfig, ...]:
+        return tuple(t for t in self.tokens if t.source == source)
+
+    def channel(self, name: str) -> ChannelConfig:
+        return next(c for c in self.channels if c.name == name)
+
+    def channels_for(self, token: TokenConfig) -> tuple[ChannelConfig, ...]:
+        if token.channels is None:
+            return self.channels
+        return tuple(c for c in self.channels if c.name in token.channels)

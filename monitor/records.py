@@ -1,0 +1,241 @@
+"""Values that flow through the pipeline: what a check saw, and how it differs from before.
+
+Everything here is immutable and free of I/O so the diff and event logic can be tested
+without sockets or databases.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+# A field value as the diff sees it: JSON scalars, or tuples of them (lists are frozen
+# into tuples so records stay hashable).
+FieldValue = Any
+
+
+@dataclass(frozen=True, slots=True)
+class ModelRecord:
+    """One model as a flavor normalized it.
+
+    `endpoint_types` is None for flavors that have no such notion (plain OpenAI), and a
+    set otherwise: upstream order is meaningless. `fields` holds only what the flavor
+    marks as worth diffing, sorted by name; constant or volatile upstream fields
+    (new-api's `created`) never get here.
+    """
+
+    id: str
+    endpoint_types: frozenset[str] | None = None
+    fields: tuple[tuple[str, FieldValue], ...] = ()
+
+    @classmethod
+    def build(
+        cls,
+        id: str,
+        endpoint_types: Iterable[str] | None = None,
+        fields: Mapping[str, FieldValue] | None = None,
+    ) -> ModelRecord:
+        types = None if endpoint_types is None else frozenset(endpoint_types)
+        items = tuple(sorted((k, _freeze(v)) for k, v in (fields or {}).items()))
+        return cls(id=id, endpoint_types=types, fields=items)
+
+    def field_map(self) -> dict[str, FieldValue]:
+        return dict(self.fields)
+
+    def attributes(self) -> dict[str, Any]:
+        """The record without its id, in JSON form (for payloads and storage)."""
+        out: dict[str, Any] = {}
+        if self.endpoint_types is not None:
+            out["endpoint_types"] = sorted(self.endpoint_types)
+        for name, value in self.fields:
+            out[name] = _thaw(value)
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"id": self.id}
+        if self.endpoint_types is not None:
+            out["endpoint_types"] = sorted(self.endpoint_types)
+        if self.fields:
+            out["fields"] = {name: _thaw(value) for name, value in self.fields}
+        return out
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ModelRecord:
+        return cls.build(data["id"], data.get("endpoint_types"), data.get("fields"))
+
+
+def _freeze(value: Any) -> FieldValue:
+    if isinstance(value, list | tuple):
+        return tuple(_freeze(v) for v in value)
+    if isinstance(value, dict):
+        return tuple(sorted((k, _freeze(v)) for k, v in value.items()))
+    return value
+
+
+def _thaw(value: FieldValue) -> Any:
+    if isinstance(value, tuple):
+        return [_thaw(v) for v in value]
+    return value
+
+
+Models = Mapping[str, ModelRecord]
+
+
+def canonical_json(models: Models) -> bytes:
+    """The one byte form of a models list: sorted by id, sorted keys, no whitespace.
+
+    Two lists that differ only in upstream order produce the same bytes, hence the
+    same digest, hence one stored snapshot.
+    """
+    rows = [models[key].to_json() for key in sorted(models)]
+    return json.dumps(rows, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def digest(canonical: bytes) -> str:
+    return hashlib.sha256(canonical).hexdigest()
+
+
+def models_from_canonical(data: bytes) -> dict[str, ModelRecord]:
+    return {row["id"]: ModelRecord.from_json(row) for row in json.loads(data)}
+
+
+class ErrorKind(StrEnum):
+    """Why a check failed. Receivers and `status` branch on these, never on messages."""
+
+    AUTH = "auth"  # 401 (and provider equivalents such as Gemini's API_KEY_INVALID)
+    FORBIDDEN = "forbidden"  # 403
+    RATE_LIMITED = "rate_limited"  # 429
+    SERVER = "server"  # 5xx
+    CLIENT_ERROR = "client_error"  # any other 4xx, e.g. 404 from a wrong base_url
+    NETWORK = "network"  # DNS, refused, reset, TLS
+    TIMEOUT = "timeout"
+    INVALID_RESPONSE = "invalid_response"  # 2xx but not a complete, valid models list
+    TOO_LARGE = "too_large"
+
+    @property
+    def immediate(self) -> bool:
+        """Credential problems are reported at once; the rest only after a streak."""
+        return self in (ErrorKind.AUTH, ErrorKind.FORBIDDEN)
+
+
+@dataclass(frozen=True, slots=True)
+class FetchOk:
+    """A complete, valid models list."""
+
+    models: Mapping[str, ModelRecord]
+    status: int = 200
+    bytes_read: int = 0
+    duration: float = 0.0
+    flavor: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class FetchError:
+    """A failed check. `message` is already sanitized: short, no control characters, no secret."""
+
+    kind: ErrorKind
+    message: str
+    status: int | None = None
+    retry_after: float | None = None  # seconds, from retry-after-ms / Retry-After
+    duration: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": str(self.kind), "status": self.status, "message": self.message}
+
+
+FetchResult = FetchOk | FetchError
+
+
+class ChangeType(StrEnum):
+    ADDED = "added"
+    REMOVED = "removed"
+    ENDPOINT_TYPES_CHANGED = "endpoint_types_changed"
+    FIELD_CHANGED = "field_changed"
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One difference for one model.
+
+    `record` is the model as it now is (added) or last was (removed). `tokens` is empty
+    for a single token's diff and filled in when changes are grouped across a source.
+    """
+
+    type: ChangeType
+    model: str
+    record: ModelRecord | None = None
+    field: str | None = None
+    before: FieldValue = None
+    after: FieldValue = None
+    gained: tuple[str, ...] = ()
+    lost: tuple[str, ...] = ()
+    tokens: tuple[str, ...] = ()
+
+    def key(self) -> tuple[Any, ...]:
+        """Identity of the change itself, regardless of which tokens saw it."""
+        return (self.type, self.model, self.record, self.field, self.before, self.after,
+                self.gained, self.lost)  # fmt: skip
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": str(self.type), "model": self.model, "tokens": list(self.tokens)}
+        if self.type is ChangeType.ADDED and self.record is not None:
+            out["after"] = self.record.attributes()
+        elif self.type is ChangeType.REMOVED and self.record is not None:
+            out["before"] = self.record.attributes()
+        elif self.type is ChangeType.ENDPOINT_TYPES_CHANGED:
+            out["gained"] = list(self.gained)
+            out["lost"] = list(self.lost)
+        elif self.type is ChangeType.FIELD_CHANGED:
+            out["field"] = self.field
+            out["before"] = _thaw(self.before)
+            out["after"] = _thaw(self.after)
+        return out
+
+
+class EventType(StrEnum):
+    MODELS_CHANGED = "models.changed"
+    TOKEN_FAILING = "token.failing"
+    TOKEN_RECOVERED = "token.recovered"
+    TEST = "test"
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRef:
+    name: str
+    base_url: str
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """What is worth telling people. Serialized as the version-1 payload of SPEC section 6."""
+
+    id: str
+    type: EventType
+    occurred_at: str  # RFC 3339 UTC, "2026-11-26T10:00:00Z"
+    source: SourceRef
+    tokens: tuple[str, ...]
+    summary: str
+    changes: tuple[Change, ...] = ()
+    error: FetchError | None = None
+    extra: tuple[tuple[str, Any], ...] = field(default=())
+
+    def to_payload(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "version": "1",
+            "id": self.id,
+            "type": str(self.type),
+            "occurred_at": self.occurred_at,
+            "source": {"name": self.source.name, "base_url": self.source.base_url},
+            "tokens": list(self.tokens),
+            "summary": self.summary,
+            "changes": [change.to_json() for change in self.changes],
+        }
+        if self.error is not None:
+            out["error"] = self.error.to_json()
+        for key, value in self.extra:
+            out[key] = value
+        return out

@@ -1,0 +1,1 @@
+"""Sources: fetch a token's models list and normalize it, one module per flavor."""
