@@ -1,0 +1,54 @@
+"""What every channel implements, and what the dispatcher hands it."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from monitor.config.model import ChannelConfig, Option
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One delivery attempt: the payload of an event, addressed to one channel.
+
+    `delivery_id` is the idempotency key receivers deduplicate on; it is the same on
+    every retry (the webhook-id header, the email Message-ID).
+    """
+
+    delivery_id: str
+    event_id: str
+    payload: Mapping[str, Any]
+    attempt: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    ok: bool
+    status: int | None = None
+    error: str = ""
+    permanent: bool = False  # no point retrying: straight to dead
+    retry_after: float | None = None  # seconds the receiver asked us to wait
+
+    @classmethod
+    def success(cls, status: int | None = None) -> SendResult:
+        return cls(ok=True, status=status)
+
+
+class Channel(ABC):
+    """A destination for events. Subclasses declare their config keys in OPTIONS."""
+
+    OPTIONS: ClassVar[Mapping[str, Option]] = {}
+
+    def __init__(self, config: ChannelConfig) -> None:
+        self.config = config
+        self.name = config.name
+
+    @abstractmethod
+    def send(self, message: Message) -> SendResult:
+        """Deliver once. Never raises for delivery failures: returns a SendResult."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections; called when the dispatcher stops."""
