@@ -177,11 +177,23 @@ class Change:
 
     def key(self) -> tuple[Any, ...]:
         """Identity of the change itself, regardless of which tokens saw it."""
-        return (self.type, self.model, self.record, self.field, self.before, self.after,
-                self.gained, self.lost)  # fmt: skip
+        return (
+            self.type,
+            self.model,
+            self.record,
+            self.field,
+            self.before,
+            self.after,
+            self.gained,
+            self.lost,
+        )
 
     def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"type": str(self.type), "model": self.model, "tokens": list(self.tokens)}
+        out: dict[str, Any] = {
+            "type": str(self.type),
+            "model": self.model,
+            "tokens": list(self.tokens),
+        }
         if self.type is ChangeType.ADDED and self.record is not None:
             out["after"] = self.record.attributes()
         elif self.type is ChangeType.REMOVED and self.record is not None:
@@ -198,8 +210,8 @@ class Change:
 
 class EventType(StrEnum):
     MODELS_CHANGED = "models.changed"
-    TOKEN_FAILING = "token.failing"
-    TOKEN_RECOVERED = "token.recovered"
+    TOKEN_FAILING = "token.failing"  # noqa: S105 - not a password
+    TOKEN_RECOVERED = "token.recovered"  # noqa: S105
     TEST = "test"
 
 

@@ -1,0 +1,151 @@
+"""Read-side queries behind `status`, `models`, `history`, `diff`, `deliveries`, and retention."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, exists, func, or_, select
+from sqlalchemy.orm import Session
+
+from monitor.records import ModelRecord
+from monitor.store.schema import Check, Delivery, EventRow, Snapshot, TokenState
+from monitor.store.snapshots import SnapshotStore
+
+
+@dataclass(frozen=True, slots=True)
+class TokenStatus:
+    token: str
+    source: str
+    fingerprint: str
+    last_check_at: datetime | None
+    last_outcome: str | None
+    last_ok_at: datetime | None
+    model_count: int | None
+    failing: bool
+    failing_since: datetime | None
+    last_error: dict[str, Any] | None
+
+
+def token_statuses(session: Session) -> list[TokenStatus]:
+    rows = session.execute(
+        select(TokenState, Snapshot.model_count)
+        .outerjoin(Snapshot, Snapshot.id == TokenState.last_snapshot_id)
+        .order_by(TokenState.source, TokenState.token)
+    )
+    return [
+        TokenStatus(
+            token=state.token,
+            source=state.source,
+            fingerprint=state.fingerprint,
+            last_check_at=state.last_check_at,
+            last_outcome=state.last_outcome,
+            last_ok_at=state.last_ok_at,
+            model_count=count,
+            failing=state.failing,
+            failing_since=state.failing_since,
+            last_error=json.loads(state.last_error) if state.last_error else None,
+        )
+        for state, count in rows
+    ]
+
+
+def delivery_counts(session: Session) -> dict[str, int]:
+    rows = session.execute(select(Delivery.state, func.count()).group_by(Delivery.state))
+    return {state: count for state, count in rows}
+
+
+def last_models(
+    session: Session, store: SnapshotStore, token: str
+) -> tuple[int, dict[str, ModelRecord]] | None:
+    """The models the token saw at its last successful check, with the snapshot id."""
+    snapshot_id = session.scalar(
+        select(TokenState.last_snapshot_id).where(TokenState.token == token)
+    )
+    if snapshot_id is None:
+        return None
+    return snapshot_id, store.load(session, snapshot_id)
+
+
+def snapshot_history(session: Session, token: str, limit: int = 50) -> list[tuple[int, datetime]]:
+    """Distinct snapshots a token has seen, newest first, with when each was last seen."""
+    last_seen = func.max(Check.started_at)
+    rows = session.execute(
+        select(Check.snapshot_id, last_seen)
+        .where(Check.token == token, Check.snapshot_id.is_not(None))
+        .group_by(Check.snapshot_id)
+        .order_by(last_seen.desc())
+        .limit(limit)
+    )
+    return [(sid, seen) for sid, seen in rows]
+
+
+def events_since(
+    session: Session, since: datetime, *, token: str | None = None, source: str | None = None
+) -> list[dict[str, Any]]:
+    query = select(EventRow.payload).where(EventRow.occurred_at >= since)
+    if source:
+        query = query.where(EventRow.source == source)
+    payloads = [
+        json.loads(p) for p in session.scalars(query.order_by(EventRow.occurred_at, EventRow.id))
+    ]
+    if token:
+        payloads = [p for p in payloads if token in p.get("tokens", [])]
+    return payloads
+
+
+def baselines_since(session: Session, since: datetime, token: str | None = None) -> list[Check]:
+    query = select(Check).where(Check.baseline.is_(True), Check.started_at >= since)
+    if token:
+        query = query.where(Check.token == token)
+    return list(session.scalars(query.order_by(Check.started_at)))
+
+
+def deliveries(
+    session: Session, state: str | None = None, limit: int = 200
+) -> list[tuple[Delivery, str, str]]:
+    """Deliveries with their event's type and summary, newest first."""
+    query = select(Delivery, EventRow.type, EventRow.summary).join(
+        EventRow, EventRow.id == Delivery.event_id
+    )
+    if state:
+        query = query.where(Delivery.state == state)
+    return [
+        tuple(row)
+        for row in session.execute(query.order_by(Delivery.created_at.desc()).limit(limit))
+    ]  # type: ignore[misc]
+
+
+@dataclass(frozen=True, slots=True)
+class PruneReport:
+    checks: int
+    events: int
+    snapshots: int
+
+
+def prune(session: Session, before: datetime) -> PruneReport:
+    """Delete history older than `before`; never what is still needed.
+
+    Events with a delivery still pending stay; snapshots stay while any check or token
+    state refers to them (the confirmed view of a quiet token may be very old).
+    """
+    checks = session.execute(delete(Check).where(Check.started_at < before)).rowcount
+    pending = exists().where(Delivery.event_id == EventRow.id, Delivery.state == "pending")
+    old_events = select(EventRow.id).where(EventRow.occurred_at < before, ~pending)
+    session.execute(delete(Delivery).where(Delivery.event_id.in_(old_events)))
+    events = session.execute(
+        delete(EventRow).where(EventRow.occurred_at < before, ~pending)
+    ).rowcount
+    referenced = or_(
+        exists().where(Check.snapshot_id == Snapshot.id),
+        exists().where(
+            or_(
+                TokenState.confirmed_snapshot_id == Snapshot.id,
+                TokenState.last_snapshot_id == Snapshot.id,
+            )
+        ),
+    )
+    snapshots = session.execute(delete(Snapshot).where(~referenced)).rowcount
+    return PruneReport(checks, events, snapshots)

@@ -1,0 +1,149 @@
+"""The database tables. Alembic migrations in `migrations/` must match this file exactly
+(tests/test_migrations.py compares them).
+
+No column ever holds a token value: tokens are identified by name and fingerprint.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# BIGINT on PostgreSQL; INTEGER on SQLite so it stays the rowid alias.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in, aware UTC datetimes out, on every backend.
+
+    SQLite has no time zones; storing naive UTC and re-attaching UTC on the way
+    out keeps comparisons and arithmetic correct everywhere.
+    """
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: object) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: object) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Snapshot(Base):
+    """A normalized models list, stored once per distinct content (sha256 of canonical JSON)."""
+
+    __tablename__ = "snapshots"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    digest: Mapped[str] = mapped_column(String(64), unique=True)
+    model_count: Mapped[int] = mapped_column(Integer)
+    body: Mapped[bytes] = mapped_column(LargeBinary)  # zlib(canonical JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Check(Base):
+    """One poll of one token, successful or not."""
+
+    __tablename__ = "checks"
+    __table_args__ = (Index("ix_checks_token_started_at", "token", "started_at"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    source: Mapped[str] = mapped_column(String(200))
+    token: Mapped[str] = mapped_column(String(200))
+    fingerprint: Mapped[str] = mapped_column(String(16))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    duration_ms: Mapped[int] = mapped_column(Integer)
+    outcome: Mapped[str] = mapped_column(String(32))  # "ok" or an ErrorKind value
+    http_status: Mapped[int | None] = mapped_column(Integer)
+    message: Mapped[str | None] = mapped_column(Text)
+    snapshot_id: Mapped[int | None] = mapped_column(ForeignKey("snapshots.id"), index=True)
+    model_count: Mapped[int | None] = mapped_column(Integer)
+    baseline: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class TokenState(Base):
+    """What we know about a token between checks: the flap guard and health state."""
+
+    __tablename__ = "token_state"
+
+    token: Mapped[str] = mapped_column(String(200), primary_key=True)
+    source: Mapped[str] = mapped_column(String(200))
+    fingerprint: Mapped[str] = mapped_column(String(16))
+    # What people have been told (the flap guard's confirmed view).
+    confirmed_snapshot_id: Mapped[int | None] = mapped_column(ForeignKey("snapshots.id"))
+    # What the last successful check saw.
+    last_snapshot_id: Mapped[int | None] = mapped_column(ForeignKey("snapshots.id"))
+    pending: Mapped[str] = mapped_column(Text, default="{}")  # JSON {model id: streak}
+    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
+    failing: Mapped[bool] = mapped_column(Boolean, default=False)
+    failing_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)  # JSON FetchError.to_json()
+    last_check_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_ok_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_outcome: Mapped[str | None] = mapped_column(String(32))
+
+
+class EventRow(Base):
+    """An event as it was built: the version-1 payload, verbatim."""
+
+    __tablename__ = "events"
+    __table_args__ = (Index("ix_events_occurred_at", "occurred_at"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    type: Mapped[str] = mapped_column(String(32))
+    source: Mapped[str] = mapped_column(String(200))
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    summary: Mapped[str] = mapped_column(Text)
+    payload: Mapped[str] = mapped_column(Text)
+
+
+class Delivery(Base):
+    """One event to one channel: the outbox row the dispatcher works from."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (Index("ix_deliveries_state_next_attempt_at", "state", "next_attempt_at"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)  # webhook-id
+    event_id: Mapped[str] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), index=True)
+    channel: Mapped[str] = mapped_column(String(200))
+    state: Mapped[str] = mapped_column(String(16), default="pending")  # pending | sent | dead
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_status: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The payload as this channel sees it, when routing narrowed the event's payload.
+    payload: Mapped[str | None] = mapped_column(Text)
