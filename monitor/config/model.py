@@ -13,8 +13,16 @@ from typing import Any, Literal
 
 # Standard Webhooks' example schedule (REFERENCE.md), minus the immediate first try.
 DEFAULT_RETRY_SCHEDULE: tuple[float, ...] = (
-    5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400,
-)  # fmt: skip
+    5,
+    300,
+    1800,
+    7200,
+    18000,
+    36000,
+    50400,
+    72000,
+    86400,
+)
 
 
 class Secret:

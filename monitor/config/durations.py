@@ -1,0 +1,150 @@
+"""Parsers for the human-friendly values in the config: durations, sizes, crontab lines.
+
+They live apart from the loader so the command line (`--since 7d`, `--older-than 90d`) can
+reuse exactly the same grammar. Each parser raises ValueError with a message that says what
+was expected; callers add the file/table/key context.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
+# One "<number><unit>" part; "ms" is listed before "m" so it wins.
+_DURATION_PART = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)", re.IGNORECASE)
+_DURATION_HELP = 'a duration like "30s", "10m", "2h", "1d" or "1h30m" (or a number of seconds)'
+
+
+def parse_duration(value: object, *, allow_zero: bool = False) -> float:
+    """Turn `30s`, `10m`, `2h`, `1d`, `1h30m`, `500ms` or a bare number of seconds into seconds.
+
+    Zero is refused unless `allow_zero`: a zero interval or timeout is always a mistake,
+    a zero jitter or delay is a legitimate "off".
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError(f"expected {_DURATION_HELP}")
+    seconds = _parse_duration_text(value) if isinstance(value, str) else float(value)
+    if math.isnan(seconds) or math.isinf(seconds):
+        raise ValueError(f"expected {_DURATION_HELP}")
+    if seconds < 0:
+        raise ValueError("must not be negative")
+    if seconds == 0 and not allow_zero:
+        raise ValueError("must be greater than zero")
+    return seconds
+
+
+def _parse_duration_text(text: str) -> float:
+    stripped = text.strip()
+    if re.fullmatch(r"\d+(?:\.\d+)?", stripped):
+        return float(stripped)  # "30" means 30 seconds, like a bare TOML number
+    if not stripped:
+        raise ValueError(f"empty string is not {_DURATION_HELP}")
+    if stripped.startswith("-"):
+        raise ValueError("must not be negative")
+    total, pos = 0.0, 0
+    while pos < len(stripped):
+        match = _DURATION_PART.match(stripped, pos)
+        if not match:
+            raise ValueError(f'"{text}" is not {_DURATION_HELP}')
+        total += float(match[1]) * _DURATION_UNITS[match[2].lower()]
+        pos = match.end()
+    return total
+
+
+def format_duration(seconds: float) -> str:
+    """The inverse of parse_duration for display (`config check`): 5400 -> "1h30m"."""
+    if seconds != int(seconds):
+        return f"{seconds:g}s"
+    rest, parts = int(seconds), []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        count, rest = divmod(rest, size)
+        if count:
+            parts.append(f"{count}{unit}")
+    return "".join(parts) or "0s"
+
+
+# Decimal units are powers of 1000 and binary units powers of 1024, as the SI/IEC names say.
+_SIZE_UNITS = {
+    "": 1,
+    "b": 1,
+    "kb": 1000,
+    "mb": 1000**2,
+    "gb": 1000**3,
+    "kib": 1024,
+    "mib": 1024**2,
+    "gib": 1024**3,
+}
+_SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*", re.IGNORECASE)
+_SIZE_HELP = 'a byte count or a size like "512KiB", "32MB" or "1GiB"'
+
+
+def parse_size(value: object) -> int:
+    """Turn an int or `"32MB"` (10^6), `"32MiB"` (2^20), `"512KiB"`, `"1GB"` into bytes (>= 1)."""
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ValueError(f"expected {_SIZE_HELP}")
+    if isinstance(value, int):
+        size = value
+    else:
+        match = _SIZE.fullmatch(value)
+        if not match or match[2].lower() not in _SIZE_UNITS:
+            raise ValueError(f'"{value}" is not {_SIZE_HELP}')
+        size = int(float(match[1]) * _SIZE_UNITS[match[2].lower()])
+    if size < 1:
+        raise ValueError("must be at least 1 byte")
+    return size
+
+
+_MONTHS = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
+_WEEKDAYS = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"]
+# (field name, lowest, highest, names usable instead of numbers, first number of those names)
+_CRON_FIELDS = (
+    ("minute", 0, 59, (), 0),
+    ("hour", 0, 23, (), 0),
+    ("day of month", 1, 31, (), 0),
+    ("month", 1, 12, _MONTHS, 1),
+    ("day of week", 0, 7, _WEEKDAYS, 0),  # 0 and 7 are both Sunday, as in cron
+)
+
+
+def validate_cron(expr: object) -> str:
+    """Check a classic 5-field crontab line and return it normalized (single spaces).
+
+    Validation is done here, not by the scheduler, so a typo is a config error at load
+    time (exit 78) instead of a crash when the daemon starts.
+    """
+    if not isinstance(expr, str):
+        raise ValueError('expected a crontab string like "*/10 * * * *"')
+    fields = expr.split()
+    if len(fields) != 5:
+        raise ValueError(
+            f'"{expr}" has {len(fields)} fields; expected 5 (minute hour day-of-month month '
+            'day-of-week), e.g. "*/10 * * * *"'
+        )
+    for text, spec in zip(fields, _CRON_FIELDS, strict=True):
+        _validate_cron_field(text, *spec)
+    return " ".join(fields)
+
+
+def _validate_cron_field(
+    text: str, name: str, low: int, high: int, names: tuple[str, ...], first: int
+) -> None:
+    def number(token: str) -> int:
+        if token.lower() in names:
+            return names.index(token.lower()) + first
+        if not token.isdigit():
+            raise ValueError(f'{name} field "{text}": "{token}" is not a number')
+        if not low <= int(token) <= high:
+            raise ValueError(f'{name} field "{text}": {token} is outside {low}-{high}')
+        return int(token)
+
+    for item in text.split(","):
+        base, _, step = item.partition("/")
+        if step and (not step.isdigit() or int(step) == 0):
+            raise ValueError(f'{name} field "{text}": step "{step}" must be a positive number')
+        if base == "*":
+            continue
+        start, dash, end = base.partition("-")
+        if dash and number(start) > number(end):
+            raise ValueError(f'{name} field "{text}": range "{base}" runs backwards')
+        number(start)

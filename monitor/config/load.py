@@ -1,0 +1,770 @@
+"""TOML in, frozen Config out (SPEC section 4).
+
+The loader never stops at the first problem: it walks the whole file, collects every
+problem as one line naming the file, the table and the key, and raises one ConfigError.
+An operator fixing a config over ssh should need one round trip, not ten.
+
+Secrets (tokens, channel options of kind "secret", the database URL) are read from the
+file, the environment or a file (systemd credentials) and wrapped in Secret at once. No
+message built here ever contains a secret value: messages name the variable or file
+instead, values that look like credentials are redacted when echoed, and as a last
+guard every secret seen is scrubbed from the messages before they are raised.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from monitor.config.durations import parse_duration, parse_size, validate_cron
+from monitor.config.model import (
+    DEFAULT_RETRY_SCHEDULE,
+    ChannelConfig,
+    Config,
+    ConfigError,
+    MonitorSettings,
+    Option,
+    Secret,
+    SourceConfig,
+    TokenConfig,
+)
+
+EVENT_TYPES: tuple[str, ...] = ("models.changed", "token.failing", "token.recovered")
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+ENV_NAME_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+
+TOP_KEYS = ("monitor", "sources", "tokens", "channels")
+MONITOR_KEYS = (
+    "database",
+    "interval",
+    "cron",
+    "jitter",
+    "timeout",
+    "concurrency",
+    "max_response_bytes",
+    "confirm_checks",
+    "failure_threshold",
+    "mass_change_share",
+    "refetch_delay",
+    "retry_schedule",
+)
+SOURCE_KEYS = ("name", "base_url", "flavor", "ca_bundle", "verify_tls", "timeout")
+TOKEN_KEYS = ("name", "source", "token", "channels")
+CHANNEL_KEYS = ("name", "type", "events", "models", "exclude_models")
+SECRET_SUFFIXES = ("_env", "_file")
+
+# Prefixes of well-known credential formats: such values are never echoed, even where a
+# non-secret was expected (a token pasted into token_env is still a token).
+_SECRET_PREFIXES = ("sk-", "sk_", "whsec_", "xox", "ghp_", "gho_", "github_pat_", "glpat-", "eyJ")
+_MISSING: Any = object()
+
+
+def load_config(path: Path | str, environ: Mapping[str, str] | None = None) -> Config:
+    """Read and validate the config at `path`; raise ConfigError listing every problem.
+
+    `environ` (default os.environ) supplies `*_env` secrets and $CREDENTIALS_DIRECTORY;
+    tests pass a plain dict.
+    """
+    path = Path(path)
+    loader = _Loader(
+        file=str(path),
+        base_dir=path.absolute().parent,
+        environ=os.environ if environ is None else environ,
+    )
+    document = _read_toml(path)
+    config = loader.build(document, path.absolute())
+    if loader.problems:
+        raise ConfigError([loader.scrub(p) for p in loader.problems])
+    return config
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    """Parse the file, turning every way of failing into a one-line ConfigError."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(
+            [f"{path}: no such config file; create one with `model-monitor init {path}`"]
+        ) from None
+    except IsADirectoryError:
+        raise ConfigError([f"{path}: is a directory; point --config at the TOML file"]) from None
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read the config file: {exc.strerror}"]) from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ConfigError([f"{path}:{line}: not UTF-8 text; save the file as UTF-8"]) from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([_syntax_error(path, exc)]) from None
+
+
+def _syntax_error(path: Path, exc: tomllib.TOMLDecodeError) -> str:
+    # tomllib puts the position only in the message ("... (at line 3, column 9)") before 3.14.
+    message = str(exc)
+    where = re.search(r"\(at line (\d+), column (\d+)\)", message)
+    reason = re.sub(r"\s*\(at (line \d+, column \d+|end of document)\)", "", message)
+    position = f"line {where[1]}, column {where[2]}" if where else "at the end of the file"
+    return (
+        f"{path}: {position}: TOML syntax error: {reason}; fix the syntax there "
+        '(strings need "quotes", lists [brackets], each entry a [[table]])'
+    )
+
+
+def _looks_secret(value: str) -> bool:
+    """A guess whether a string is a credential; used only to decide what not to echo."""
+    if value.startswith(_SECRET_PREFIXES):
+        return True
+    if len(value) >= 32 and not re.search(r"[\s/]", value):
+        return bool(re.search(r"\d", value) and re.search(r"[A-Za-z]", value))
+    return False
+
+
+def _show(value: Any) -> str:
+    """Echo a user value in a message: quoted, shortened, and never if it looks secret."""
+    if isinstance(value, str):
+        if _looks_secret(value):
+            return "(a value that looks like a secret, not shown)"
+        text = value if len(value) <= 80 else value[:77] + "..."
+        return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return repr(value)
+
+
+def _kind(value: Any) -> str:
+    """How TOML calls the type of a value, for "expected X, got Y" messages."""
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a float"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a table"
+    return "a date/time"
+
+
+def _closest(key: str, valid: Iterable[str]) -> str | None:
+    close = difflib.get_close_matches(key, list(valid), n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
+def _suggest(key: str, valid: Iterable[str]) -> str:
+    """` (did you mean "x"?)` when a valid choice is close to what was written, else ""."""
+    close = _closest(key, valid)
+    return f' (did you mean "{close}"?)' if close else ""
+
+
+def _secret_forms(key: str) -> tuple[str, str, str]:
+    return (key, f"{key}_env", f"{key}_file")
+
+
+@dataclass
+class _Loader:
+    """The state of one load: where messages point, the environment, what went wrong."""
+
+    file: str
+    base_dir: Path
+    environ: Mapping[str, str]
+    problems: list[str] = field(default_factory=list)
+    seen_secrets: set[str] = field(default_factory=set)
+
+    def problem(self, where: str, key: str | None, message: str) -> None:
+        parts = [self.file, where, key, message]
+        self.problems.append(": ".join(p for p in parts if p))
+
+    def scrub(self, message: str) -> str:
+        """Last line of defence: no secret we have seen may survive into a message."""
+        for secret in sorted(self.seen_secrets, key=len, reverse=True):
+            if len(secret) >= 6:
+                message = message.replace(secret, "***")
+        return message
+
+    # -- the document ------------------------------------------------------------------
+
+    def build(self, doc: dict[str, Any], path: Path) -> Config:
+        for key in doc:
+            if key not in TOP_KEYS:
+                self.problem("", None, self._unknown_top_key(key))
+        monitor = self._monitor(doc.get("monitor", {}))
+        sources = self._entries(doc, "sources", self._source)
+        channels = self._entries(doc, "channels", self._channel)
+        source_names = self._names(doc, "sources")
+        channel_names = self._names(doc, "channels")
+        tokens = self._entries(doc, "tokens", lambda t: self._token(t, source_names, channel_names))
+        return Config(
+            path=path,
+            monitor=monitor,
+            sources=tuple(s for s in sources if s is not None),
+            tokens=tuple(t for t in tokens if t is not None),
+            channels=tuple(c for c in channels if c is not None),
+        )
+
+    def _unknown_top_key(self, key: str) -> str:
+        if key in MONITOR_KEYS:
+            return f'"{key}" is a [monitor] setting; move it below the [monitor] header'
+        return (
+            f'unknown table or key "{key}"{_suggest(key, TOP_KEYS)} '
+            "(valid: [monitor], [[sources]], [[tokens]], [[channels]])"
+        )
+
+    def _entries(self, doc: dict[str, Any], name: str, build: Any) -> list[Any]:
+        """Run `build` on each [[name]] entry, after checking names are valid and unique."""
+        raw = doc.get(name, [])
+        if isinstance(raw, dict):
+            advice = f"write [[{name}]] (double brackets) once per entry"
+            self.problem(f"[{name}]", None, f"must be an array of tables; {advice}")
+            return []
+        if not isinstance(raw, list):
+            self.problem("", name, f"expected [[{name}]] tables, got {_kind(raw)}")
+            return []
+        results: list[Any] = []
+        first_seen: dict[str, int] = {}
+        for index, entry in enumerate(raw):
+            table = _Table(self, name, index, entry)
+            if table.data is None:
+                continue
+            table.check_name(first_seen)
+            results.append(build(table))
+        return results
+
+    @staticmethod
+    def _names(doc: dict[str, Any], name: str) -> set[str]:
+        """Names written in a table, valid or not: a reference to a broken entry is not
+        reported twice."""
+        raw = doc.get(name, [])
+        if not isinstance(raw, list):
+            return set()
+        return {e["name"] for e in raw if isinstance(e, dict) and isinstance(e.get("name"), str)}
+
+    # -- [monitor] -----------------------------------------------------------------------
+
+    def _monitor(self, raw: Any) -> MonitorSettings:
+        if not isinstance(raw, dict):
+            self.problem("", "monitor", f"expected a [monitor] table, got {_kind(raw)}")
+            return MonitorSettings()
+        table = _Table(self, "monitor", None, raw)
+        table.check_keys(MONITOR_KEYS, secrets=("database",))
+        defaults = MonitorSettings()
+        database = table.secret("database", required=False)
+        cron = table.cron("cron")
+        interval = table.duration("interval", defaults.interval)
+        if cron is not None and table.has("interval"):
+            table.problem("cron", "set either interval or cron, not both; remove one")
+        return MonitorSettings(
+            database=self._database_url(table, database),
+            interval=None if cron is not None else interval,
+            cron=cron,
+            jitter=table.duration("jitter", defaults.jitter, allow_zero=True),
+            timeout=table.duration("timeout", defaults.timeout),
+            concurrency=table.integer("concurrency", defaults.concurrency, minimum=1),
+            max_response_bytes=table.size("max_response_bytes", defaults.max_response_bytes),
+            confirm_checks=table.integer("confirm_checks", defaults.confirm_checks, minimum=1),
+            failure_threshold=table.integer(
+                "failure_threshold", defaults.failure_threshold, minimum=1
+            ),
+            mass_change_share=table.share("mass_change_share", defaults.mass_change_share),
+            refetch_delay=table.duration("refetch_delay", defaults.refetch_delay, allow_zero=True),
+            retry_schedule=table.durations("retry_schedule", DEFAULT_RETRY_SCHEDULE),
+        )
+
+    @staticmethod
+    def _database_url(table: _Table, database: Secret | None) -> str | None:
+        if database is None:
+            return None
+        url = database.reveal()
+        # The URL may carry a password: describe the problem, never echo the value.
+        if not re.match(r"[A-Za-z][A-Za-z0-9+.-]*://", url):
+            table.problem(
+                table.present_form("database"),
+                "is not a database URL; expected e.g. sqlite:////var/lib/model-monitor/monitor.db "
+                "(four slashes for an absolute path) or postgresql+psycopg://user@host/dbname",
+            )
+        return url
+
+    # -- [[sources]] ---------------------------------------------------------------------
+
+    def _source(self, table: _Table) -> SourceConfig:
+        from monitor.sources.registry import FLAVORS  # lazy: the registry imports flavors
+
+        table.check_keys(SOURCE_KEYS)
+        flavor = table.string("flavor", "new-api")
+        if flavor is not None and flavor not in FLAVORS:
+            table.problem(
+                "flavor",
+                f"unknown flavor {_show(flavor)}{_suggest(flavor, FLAVORS)} "
+                f"(valid: {', '.join(sorted(FLAVORS)) or 'none registered'})",
+            )
+        verify_tls = table.boolean("verify_tls", True)
+        ca_bundle = table.existing_path("ca_bundle")
+        if ca_bundle is not None and verify_tls is False:
+            table.problem("ca_bundle", "has no effect with verify_tls = false; remove one of them")
+        return SourceConfig(
+            name=table.name,
+            base_url=table.url("base_url"),
+            flavor=flavor or "new-api",
+            ca_bundle=ca_bundle,
+            verify_tls=bool(verify_tls),
+            timeout=table.duration("timeout", None),
+        )
+
+    # -- [[tokens]] ----------------------------------------------------------------------
+
+    def _token(self, table: _Table, sources: set[str], channels: set[str]) -> TokenConfig:
+        table.check_keys(TOKEN_KEYS, secrets=("token",))
+        source = table.string("source", None, required='source = "<name of a [[sources]] entry>"')
+        if source is not None and source not in sources:
+            table.problem(
+                "source",
+                f"no [[sources]] entry is named {_show(source)}{_suggest(source, sources)}; "
+                "add that source or fix the name",
+            )
+        wanted = table.strings("channels", None)
+        for name in wanted or ():
+            if name not in channels:
+                table.problem(
+                    "channels",
+                    f"no [[channels]] entry is named {_show(name)}{_suggest(name, channels)}; "
+                    "add that channel, fix the name, or remove channels to use every channel",
+                )
+        secret = table.secret("token", required=True)
+        return TokenConfig(
+            name=table.name,
+            source=source or "",
+            secret=secret or Secret(""),
+            channels=None if wanted is None else tuple(dict.fromkeys(wanted)),
+        )
+
+    # -- [[channels]] --------------------------------------------------------------------
+
+    def _channel(self, table: _Table) -> ChannelConfig:
+        from monitor.delivery.registry import CHANNELS  # lazy: channels import config.model
+
+        valid = ", ".join(sorted(CHANNELS))
+        kind = table.string("type", None, required=f'type = "webhook" (one of: {valid})')
+        options: Mapping[str, Option] | None = None
+        if kind is not None:
+            if kind in CHANNELS:
+                options = CHANNELS[kind].OPTIONS
+            else:
+                table.problem(
+                    "type",
+                    f"unknown channel type {_show(kind)}{_suggest(kind, CHANNELS)} "
+                    f"(valid: {valid})",
+                )
+        if options is not None:
+            own = [k for k in options if k not in CHANNEL_KEYS]
+            secrets = [k for k in own if options[k].kind == "secret"]
+            table.check_keys((*CHANNEL_KEYS, *own), secrets=secrets, context=f'type "{kind}"')
+        else:  # type unknown: its keys are unknown too, so only the common ones are checked
+            table.check_keys(CHANNEL_KEYS, strict=False)
+        events = table.strings("events", None)
+        for event in events or ():
+            if event not in EVENT_TYPES:
+                table.problem(
+                    "events",
+                    f"unknown event {_show(event)}{_suggest(event, EVENT_TYPES)} "
+                    f"(valid: {', '.join(EVENT_TYPES)})",
+                )
+        if events == ():
+            table.problem("events", "is empty; remove the key to receive every event")
+        defaults = ChannelConfig(name="", type="")
+        return ChannelConfig(
+            name=table.name,
+            type=kind or "",
+            events=tuple(dict.fromkeys(events)) if events else defaults.events,
+            models=table.globs("models"),
+            exclude_models=table.globs("exclude_models"),
+            options=self._options(table, options or {}),
+        )
+
+    @staticmethod
+    def _options(table: _Table, options: Mapping[str, Option]) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for key, option in options.items():
+            if key in CHANNEL_KEYS:
+                continue
+            values[key] = table.option(key, option)
+        return values
+
+
+class _Table:
+    """One TOML table being read: typed getters that record problems instead of raising.
+
+    Every getter returns a usable value (the default when the key is absent or broken)
+    so the walk goes on and finds the next problem.
+    """
+
+    def __init__(self, loader: _Loader, section: str, index: int | None, data: Any) -> None:
+        self.loader = loader
+        self.section = section
+        self.index = index
+        self.data: dict[str, Any] | None = data if isinstance(data, dict) else None
+        raw_name = self.data.get("name") if self.data is not None else None
+        self.name: str = raw_name if isinstance(raw_name, str) else ""
+        if index is None:
+            self.where = f"[{section}]"
+        else:
+            self.where = f"{section}[{index}]"
+            if self.name and NAME_PATTERN.fullmatch(self.name):
+                self.where += f' "{self.name}"'
+        if self.data is None:
+            loader.problem(self.where, None, f"expected a table, got {_kind(data)}")
+
+    def problem(self, key: str | None, message: str) -> None:
+        self.loader.problem(self.where, key, message)
+
+    def has(self, key: str) -> bool:
+        return self.data is not None and key in self.data
+
+    def _get(self, key: str) -> Any:
+        return _MISSING if self.data is None else self.data.get(key, _MISSING)
+
+    # -- structure -----------------------------------------------------------------------
+
+    def check_name(self, first_seen: dict[str, int]) -> None:
+        """Names identify entries everywhere (CLI, database, payloads): strict and unique."""
+        name = self._get("name")
+        singular = self.section.rstrip("s")
+        if name is _MISSING:
+            self.problem("name", f'missing; add name = "my-{singular}"')
+        elif not isinstance(name, str):
+            self.problem("name", f"expected a string, got {_kind(name)}")
+        elif not NAME_PATTERN.fullmatch(name):
+            self.problem(
+                "name",
+                f"{_show(name)} is not a valid name; use letters, digits, '.', '_' and '-', "
+                "starting with a letter or digit",
+            )
+        elif name in first_seen:
+            self.problem(
+                "name",
+                f'duplicate name "{name}" (also {self.section}[{first_seen[name]}]); '
+                f"names must be unique within [[{self.section}]]",
+            )
+        else:
+            first_seen[name] = self.index or 0
+
+    def check_keys(
+        self,
+        keys: Iterable[str],
+        *,
+        secrets: Iterable[str] = (),
+        context: str = "",
+        strict: bool = True,
+    ) -> None:
+        """Report every key not in `keys` (plus the _env/_file forms of `secrets`).
+
+        With strict=False only near-misses of the known keys are reported: used when the
+        channel type is unknown, so its own keys cannot be judged.
+        """
+        if self.data is None:
+            return
+        valid = list(keys) + [f for s in secrets for f in _secret_forms(s)[1:]]
+        for key in self.data:
+            if key in valid:
+                continue
+            close = _closest(key, valid)
+            if not strict and not close:
+                continue
+            scope = f" for {context}" if context else ""
+            # The value is never echoed: an unknown key may well hold a secret.
+            if close:
+                self.problem(key, f'unknown key{scope}; did you mean "{close}"?')
+            else:
+                self.problem(key, f"unknown key{scope}; remove it (valid: {', '.join(valid)})")
+
+    # -- scalar getters ------------------------------------------------------------------
+
+    def _typed(self, key: str, default: Any, required: str | None, ok: Any, expected: str) -> Any:
+        value = self._get(key)
+        if value is _MISSING:
+            if required:
+                self.problem(key, f"missing; add {required}")
+            return default
+        if not ok(value):
+            self.problem(key, f"expected {expected}, got {_kind(value)}")
+            return default
+        return value
+
+    def string(self, key: str, default: str | None, required: str | None = None) -> str | None:
+        value = self._typed(key, default, required, lambda v: isinstance(v, str), "a string")
+        if value == "" and (required or default):
+            self.problem(key, "must not be empty")
+            return default
+        return value
+
+    def boolean(self, key: str, default: bool | None) -> bool | None:
+        ok = lambda v: isinstance(v, bool)  # noqa: E731
+        return self._typed(key, default, None, ok, "true or false (without quotes)")
+
+    def integer(self, key: str, default: int, *, minimum: int) -> int:
+        ok = lambda v: isinstance(v, int) and not isinstance(v, bool)  # noqa: E731
+        value = self._typed(key, default, None, ok, "an integer (without quotes)")
+        if value < minimum:
+            self.problem(key, f"must be at least {minimum}, got {value}")
+            return default
+        return value
+
+    def number(self, key: str, default: Any, required: str | None = None) -> Any:
+        ok = lambda v: isinstance(v, int | float) and not isinstance(v, bool)  # noqa: E731
+        value = self._typed(key, default, required, ok, "a number")
+        return float(value) if ok(value) else value
+
+    def share(self, key: str, default: float) -> float:
+        """A fraction in (0, 1]: 0.5 means half."""
+        value = self.number(key, default)
+        if not 0 < value <= 1:
+            self.problem(key, f"must be greater than 0 and at most 1 (0.5 means half), got {value}")
+            return default
+        return value
+
+    def duration(self, key: str, default: float | None, *, allow_zero: bool = False) -> Any:
+        value = self._get(key)
+        if value is _MISSING:
+            return default
+        try:
+            return parse_duration(value, allow_zero=allow_zero)
+        except ValueError as exc:
+            self.problem(key, f'{_reason(value, exc)}; write e.g. {key} = "30s"')
+            return default
+
+    def durations(self, key: str, default: tuple[float, ...]) -> tuple[float, ...]:
+        value = self._get(key)
+        if value is _MISSING:
+            return default
+        if not isinstance(value, list):
+            expected = 'a list of durations like ["5s", "5m", "1h"]'
+            self.problem(key, f"expected {expected}, got {_kind(value)}")
+            return default
+        result: list[float] = []
+        for i, item in enumerate(value):
+            try:
+                result.append(parse_duration(item, allow_zero=True))
+            except ValueError as exc:
+                self.problem(f"{key}[{i}]", f'{_reason(item, exc)}; write e.g. "5m"')
+        return tuple(result)
+
+    def size(self, key: str, default: int) -> int:
+        value = self._get(key)
+        if value is _MISSING:
+            return default
+        try:
+            return parse_size(value)
+        except ValueError as exc:
+            self.problem(key, f'{_reason(value, exc)}; write e.g. {key} = "32MiB"')
+            return default
+
+    def cron(self, key: str) -> str | None:
+        value = self._get(key)
+        if value is _MISSING:
+            return None
+        try:
+            return validate_cron(value)
+        except ValueError as exc:
+            self.problem(key, _reason(value, exc))
+            return "* * * * *"  # placeholder so interval logic stays consistent
+
+    def strings(self, key: str, default: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        value = self._get(key)
+        if value is _MISSING:
+            return default
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            got = _kind(value) if not isinstance(value, list) else "a list with non-strings"
+            self.problem(key, f'expected a list of strings like ["a", "b"], got {got}')
+            return default
+        return tuple(value)
+
+    def globs(self, key: str) -> tuple[str, ...]:
+        """Model id patterns (fnmatch style: *, ?, [abc])."""
+        patterns = self.strings(key, ()) or ()
+        if "" in patterns:
+            self.problem(key, 'contains an empty pattern; use e.g. "gpt-*"')
+        return tuple(p for p in patterns if p)
+
+    def url(self, key: str) -> str:
+        value = self.string(key, None, required=f'{key} = "https://gateway.example.com/v1"')
+        if value is None:
+            return ""
+        try:
+            parts = urlsplit(value.strip())
+            parts.port  # noqa: B018 - raises ValueError for a bad port
+        except ValueError:
+            self.problem(key, f'{_show(value)} is not a valid URL; write e.g. "https://host/v1"')
+            return value
+        if parts.username or parts.password:
+            # Never echo: the URL carries credentials.
+            self.problem(key, "must not contain a user name or password; put the key in a token")
+        elif parts.scheme not in ("http", "https") or not parts.hostname:
+            self.problem(key, f'{_show(value)} is not an http(s) URL; write e.g. "https://host/v1"')
+        elif parts.query or parts.fragment:
+            self.problem(key, f"{_show(value)} must be a base URL without ?query or #fragment")
+        return value.strip().rstrip("/")
+
+    def existing_path(self, key: str) -> str | None:
+        """A path that must exist; relative paths are relative to the config file."""
+        value = self.string(key, None)
+        if value is None:
+            return None
+        path = Path(value).expanduser()
+        if not path.is_absolute():
+            path = self.loader.base_dir / path
+        if not path.exists():
+            self.problem(key, f"{path} does not exist; fix the path (relative to the config file)")
+        return str(path)
+
+    # -- secrets -------------------------------------------------------------------------
+
+    def present_form(self, key: str) -> str:
+        """Which of key, key_env, key_file is set (for messages about the resolved value)."""
+        return next((f for f in _secret_forms(key) if self.has(f)), key)
+
+    def secret(self, key: str, *, required: bool) -> Secret | None:
+        """Resolve one secret from exactly one of `key`, `key_env`, `key_file`."""
+        forms = [f for f in _secret_forms(key) if self.has(f)]
+        for form in forms:  # collect early: whatever goes wrong, these get scrubbed
+            raw = self._get(form)
+            if isinstance(raw, str) and (form == key or _looks_secret(raw)):
+                self.loader.seen_secrets.add(raw)
+        if len(forms) > 1:
+            self.problem(key, f"set only one of {', '.join(forms)}")
+            return None
+        if not forms:
+            if required:
+                self.problem(
+                    key,
+                    f'missing; add {key}_env = "VARIABLE_NAME" (read from the environment), '
+                    f'{key}_file = "path" (e.g. a systemd credential) or {key} = "..."',
+                )
+            return None
+        form = forms[0]
+        raw = self._get(form)
+        if not isinstance(raw, str):
+            self.problem(form, f"expected a string, got {_kind(raw)}")
+            return None
+        if form == key:
+            value = raw
+        elif form.endswith("_env"):
+            value = self._secret_from_env(form, raw)
+        else:
+            value = self._secret_from_file(form, raw)
+        if value is None:
+            return None
+        self.loader.seen_secrets.add(value)
+        return self._checked_secret(form, value)
+
+    def _checked_secret(self, form: str, value: str) -> Secret | None:
+        if value == "":
+            self.problem(form, "the secret is empty")
+            return None
+        if re.search(r"[\x00-\x1f\x7f]", value):
+            # A newline inside a token would corrupt HTTP headers.
+            self.problem(form, "the secret contains a newline or control character; remove it")
+            return None
+        return Secret(value)
+
+    def _secret_from_env(self, form: str, name: str) -> str | None:
+        if not ENV_NAME_PATTERN.fullmatch(name) or _looks_secret(name):
+            self.problem(
+                form,
+                "is not an environment variable name (not shown, in case it is the secret "
+                f'itself); {form} takes the NAME of a variable, e.g. {form} = "MY_TOKEN"',
+            )
+            return None
+        value = self.loader.environ.get(name)
+        if value is None:
+            key = form.removesuffix("_env")
+            self.problem(
+                form,
+                f'environment variable "{name}" is not set; export it (or set it in the '
+                f"service's environment) or use {key}_file",
+            )
+        elif value == "":
+            self.problem(form, f'environment variable "{name}" is empty; give it the secret')
+            return None
+        return value
+
+    def _secret_from_file(self, form: str, raw: str) -> str | None:
+        shown = "(a path that looks like a secret, not shown)" if _looks_secret(raw) else raw
+        candidates = self._secret_paths(raw)
+        path = next((p for p in candidates if p.is_file()), None)
+        if path is None:
+            looked = " or ".join(str(p) for p in candidates) if shown == raw else shown
+            self.problem(form, f"no such file: {looked}; fix the path or create the file")
+            return None
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            self.problem(form, f"{path} is not UTF-8 text")
+            return None
+        except OSError as exc:
+            self.problem(form, f"cannot read {path}: {exc.strerror}; check its permissions")
+            return None
+        # Editors and `echo` add one trailing newline; anything more is part of the value.
+        return text.removesuffix("\n").removesuffix("\r") if text.endswith("\n") else text
+
+    def _secret_paths(self, raw: str) -> list[Path]:
+        """Relative paths: systemd's $CREDENTIALS_DIRECTORY first, then the config's dir."""
+        path = Path(raw).expanduser()
+        if path.is_absolute():
+            return [path]
+        candidates = []
+        credentials = self.loader.environ.get("CREDENTIALS_DIRECTORY")
+        if credentials:
+            candidates.append(Path(credentials) / path)
+        candidates.append(self.loader.base_dir / path)
+        return candidates
+
+    # -- channel options -----------------------------------------------------------------
+
+    def option(self, key: str, option: Option) -> Any:
+        """Read one type-specific channel key as its Option says, applying the default."""
+        required = f"{key} = ... ({option.help})" if option.required and option.help else None
+        if option.required and not required:
+            required = f"{key} = ..."
+        kind = option.kind
+        if kind == "secret":
+            return self.secret(key, required=option.required) or option.default
+        if kind == "duration":
+            value = self.duration(key, _MISSING)
+        elif kind == "str":
+            value = self.string(key, _MISSING)
+        elif kind == "int":
+            value = self._typed(key, _MISSING, None, _is_int, "an integer (without quotes)")
+        elif kind == "float":
+            value = self.number(key, _MISSING)
+        elif kind == "bool":
+            value = self.boolean(key, _MISSING)
+        elif kind == "list[str]":
+            value = self.strings(key, _MISSING)
+        else:  # pragma: no cover - a channel declared a kind this loader does not know
+            raise TypeError(f"channel option {key!r} has unknown kind {kind!r}")
+        if value is _MISSING or value is None:
+            if option.required and not self.has(key):
+                self.problem(key, f"missing; add {required}")
+            default = option.default
+            return tuple(default) if isinstance(default, list) else default
+        return value
+
+
+def _reason(value: Any, exc: ValueError) -> str:
+    """A parser's complaint, unless it would echo something that looks like a secret."""
+    if isinstance(value, str) and _looks_secret(value):
+        return "invalid value (not shown: it looks like a secret)"
+    return str(exc)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
