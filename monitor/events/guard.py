@@ -1,0 +1,105 @@
+"""The flap guard: which differences of one token are true enough to tell people.
+
+Gateways flap. A new-api channel that fails upstream is disabled automatically and its
+models vanish from every token until it is re-enabled; `supported_endpoint_types` comes
+back as `[]` for a moment while a cache refreshes. Reporting each of those as a removal
+and a re-addition would train people to ignore the alerts.
+
+So the guard keeps, per token, what people have been told (`confirmed`) and how long
+each confirmed model has looked different (`pending`):
+
+- A model that appears is reported `added` at once and confirmed. New models are good
+  news and never wrong: if one vanishes again, that removal goes through the guard.
+- A confirmed model that is absent from a check, or differs from what was confirmed,
+  has its pending count raised by one. When the count reaches `confirm_checks`, the
+  difference between the confirmed record and the *latest* seen one is reported (a
+  removal, or the `diff_record` changes) and becomes the confirmed state.
+- A confirmed model that looks the same again clears its pending count.
+
+Hence, with `confirm_checks >= 2`, a model missing in every other check is never
+reported, nor is an endpoint-types list that is empty for a single check; with
+`confirm_checks = 1` every change is reported at once. Only successful checks are fed
+in here: a failed check never becomes a snapshot (SPEC section 5).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from monitor.diff import change_sort_key, diff_record
+from monitor.records import Change, ChangeType, ModelRecord
+
+
+@dataclass(frozen=True)
+class TokenView:
+    """The guard's state for one token. Treat both mappings as read-only.
+
+    `pending` maps a confirmed model id to the number of consecutive successful checks
+    it has looked different (absent or changed); models that look confirmed are absent.
+    """
+
+    confirmed: Mapping[str, ModelRecord]
+    pending: Mapping[str, int] = field(default_factory=dict)
+
+
+def baseline(seen: Mapping[str, ModelRecord]) -> TokenView:
+    """The state after a token's first successful check, which is reported to no one."""
+    return TokenView(confirmed=dict(seen), pending={})
+
+
+def observe(
+    view: TokenView, seen: Mapping[str, ModelRecord], confirm_checks: int
+) -> tuple[TokenView, list[Change]]:
+    """Feed one successful check; return the new state and the changes to report.
+
+    The changes carry no tokens (grouping fills them in) and are sorted by model id,
+    type order and field.
+    """
+    if confirm_checks < 1:
+        raise ValueError(f"confirm_checks must be at least 1, got {confirm_checks}")
+    confirmed = view.confirmed
+    # The common case, nothing moved: one O(n) comparison, no copies.
+    if seen == confirmed:
+        return (view if not view.pending else TokenView(confirmed, {})), []
+
+    new_confirmed: dict[str, ModelRecord] | None = None  # copied on the first update
+    pending: dict[str, int] = {}
+    changes: list[Change] = []
+
+    def confirm() -> dict[str, ModelRecord]:
+        nonlocal new_confirmed
+        if new_confirmed is None:
+            new_confirmed = dict(confirmed)
+        return new_confirmed
+
+    present = 0  # seen ids that are confirmed: fewer than len(confirmed) means losses
+    for model_id, record in seen.items():
+        old = confirmed.get(model_id)
+        if old is None:
+            changes.append(Change(ChangeType.ADDED, model_id, record=record))
+            confirm()[model_id] = record
+            continue
+        present += 1
+        if old != record:
+            count = view.pending.get(model_id, 0) + 1
+            if count >= confirm_checks:
+                changes.extend(diff_record(old, record))
+                confirm()[model_id] = record
+            else:
+                pending[model_id] = count
+
+    if present < len(confirmed):
+        for model_id, old in confirmed.items():
+            if model_id in seen:
+                continue
+            count = view.pending.get(model_id, 0) + 1
+            if count >= confirm_checks:
+                changes.append(Change(ChangeType.REMOVED, model_id, record=old))
+                del confirm()[model_id]
+            else:
+                pending[model_id] = count
+
+    state = TokenView(confirmed if new_confirmed is None else new_confirmed, pending)
+    # One token's changes are unique by (model, type, field): the cheap key is total here.
+    return state, sorted(changes, key=change_sort_key)
