@@ -5,42 +5,37 @@ Shared by fetching (a rate-limited gateway) and delivery (a rate-limited receive
 
 from __future__ import annotations
 
-import time
+import math
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
-MAX_WAIT = 86400.0  # a day; anything longer is treated as a day
+MAX_WAIT = 86400.0  # a day: anything longer is taken as a day
 
 
-def parse_retry_after(headers: Mapping[str, str], now: float | None = None) -> float | None:
-    """Seconds from `retry-after-ms`, else `Retry-After` (seconds or an HTTP date).
-
-    `headers` must be case-insensitive (requests' CaseInsensitiveDict is).
-    """
-    millis = headers.get("retry-after-ms")
-    if millis:
+def retry_after(headers: Mapping[str, str], now: datetime | None = None) -> float | None:
+    """Seconds to wait, from `retry-after-ms`, else `Retry-After` (seconds or an HTTP date)."""
+    headers = {name.lower(): value for name, value in headers.items()}
+    raw_ms = headers.get("retry-after-ms")
+    if raw_ms:
         try:
-            return _clamp(float(millis) / 1000)
+            ms = float(raw_ms)
         except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if not value:
+            ms = math.nan
+        if math.isfinite(ms) and ms >= 0:
+            return min(ms / 1000, MAX_WAIT)
+    raw = (headers.get("retry-after") or "").strip()
+    if not raw:
         return None
-    value = value.strip()
     try:
-        return _clamp(float(value))
+        seconds = float(raw)
     except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when is None:
-        return None
-    return _clamp(when.timestamp() - (time.time() if now is None else now))
-
-
-def _clamp(seconds: float) -> float | None:
-    if seconds != seconds:  # NaN
-        return None
-    return min(max(seconds, 0.0), MAX_WAIT)
+        try:
+            when = parsedate_to_datetime(raw)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:  # "-0000" dates parse as naive; they mean UTC
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - (now or datetime.now(UTC))).total_seconds()
+        return min(max(0.0, seconds), MAX_WAIT)
+    return min(seconds, MAX_WAIT) if math.isfinite(seconds) and seconds >= 0 else None

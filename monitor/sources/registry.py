@@ -2,4 +2,11 @@
 
 from __future__ import annotations
 
-FLAVORS: dict[str, type] = {}
+from monitor.sources.base import Flavor
+from monitor.sources.openai_compat import NewApiFlavor, OneApiFlavor, OpenAIFlavor
+
+FLAVORS: dict[str, type[Flavor]] = {
+    "new-api": NewApiFlavor,
+    "one-api": OneApiFlavor,
+    "openai": OpenAIFlavor,
+}

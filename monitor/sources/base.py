@@ -1,0 +1,125 @@
+"""What a flavor is: how to ask a source for its models list, and how to read the answer.
+
+A flavor knows a wire format and nothing about sockets: `monitor.sources.http` makes
+the requests, enforces the deadline and the size cap, and classifies failures. Keeping
+the two apart lets the normalization be tested on plain dicts, and lets paginating
+flavors (Anthropic's `after_id`, Gemini's `pageToken`) reuse the same walk.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from monitor.config.model import Secret
+from monitor.records import ModelRecord
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """One GET of a walk.
+
+    Header values that carry a credential are `Secret`s, so a Request can be logged,
+    compared or put in an exception without leaking the token; only the fetcher
+    reveals them, at the moment of sending. `params` is the query string, kept apart
+    from `url` so a next-page request is just new params.
+    """
+
+    url: str
+    headers: tuple[tuple[str, str | Secret], ...] = field(default=(), repr=False)
+    params: tuple[tuple[str, str], ...] = ()
+
+    def wire_headers(self) -> dict[str, str]:
+        """The headers as sent, secrets revealed. Never log the result."""
+        return {
+            name: value.reveal() if isinstance(value, Secret) else value
+            for name, value in self.headers
+        }
+
+    @property
+    def key(self) -> tuple[str, tuple[tuple[str, str], ...]]:
+        """What identifies the page asked for: the same key twice is a pagination loop."""
+        return self.url, self.params
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """The models of one response and, when the list continues, the request for the rest."""
+
+    models: list[ModelRecord]
+    next: Request | None = None
+
+
+class InvalidResponse(Exception):
+    """The body is not a complete, valid models list.
+
+    The message says what is wrong in words an operator understands. It may quote
+    the remote body; the fetcher sanitizes it before it goes anywhere.
+    """
+
+
+class Flavor(ABC):
+    """A wire format: the request to make, how to parse pages, how to read error bodies.
+
+    Flavors are stateless; the fetcher creates one per check.
+    """
+
+    name: ClassVar[str]
+    # A walk that has not ended after this many pages is treated as a loop.
+    max_pages: ClassVar[int] = 1000
+
+    @abstractmethod
+    def first_request(self, base_url: str, secret: Secret) -> Request:
+        """The request for the first page. `base_url` is the source's, e.g. ".../v1"."""
+
+    @abstractmethod
+    def parse(self, body: object, request: Request) -> Page:
+        """Normalize one decoded JSON body, or raise InvalidResponse.
+
+        Must raise InvalidResponse (and nothing else) for any body that is not a
+        complete, valid page: a partial list must never become a snapshot.
+        """
+
+    def error_message(self, body: object) -> str | None:
+        """A human message from an error body, or None when there is none.
+
+        Understands the common shapes: OpenAI-style `{"error": {"message": ...}}`
+        (also Anthropic's and Gemini's, which nest the same way), `{"error": "..."}`
+        (vLLM, Ollama) and new-api's `{"success": false, "message": ...}`.
+        """
+        if isinstance(body, list) and body:
+            body = body[0]  # Google APIs sometimes wrap the status object in a list
+        if not isinstance(body, Mapping):
+            return None
+        error = body.get("error")
+        if isinstance(error, Mapping):
+            message = error.get("message")
+            if isinstance(message, str) and message.strip():
+                return message
+            for key in ("type", "code", "status"):
+                value = error.get(key)
+                if isinstance(value, str | int) and not isinstance(value, bool) and value != "":
+                    return str(value)
+        elif isinstance(error, str) and error.strip():
+            return error
+        message = body.get("message")
+        if isinstance(message, str) and message.strip():
+            return message
+        return None
+
+
+def json_type(value: Any) -> str:
+    """A JSON type in words, for messages such as "data is an object, not a list"."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    return "an object"

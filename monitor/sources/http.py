@@ -1,0 +1,576 @@
+"""Fetching a token's models list: one walk over HTTP, every way it can fail classified.
+
+A check either returns the complete list (FetchOk) or says why not (FetchError); it
+never raises for a remote failure and never returns a partial list. Three promises
+shape the code:
+
+- A deadline for the whole walk. requests' `timeout` bounds each socket read, so a
+  server dripping one byte a second would never time out; the body is therefore read
+  in chunks with the socket timeout reset to the time left before every read. (The
+  status line and headers are read inside requests, each read bounded by the time
+  left when the request started: a server dripping its headers is the one case that
+  can overrun the deadline, by at most that much per byte.)
+- A size cap, checked against Content-Length and again while streaming, so a huge or
+  endless body costs at most `max_response_bytes` of memory.
+- No token in any message, log line or exception: messages are built here from
+  known parts and pass through `sanitize`, which also strips the token's value if a
+  server echoed it back.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import logging
+import re
+import socket
+import threading
+import time
+import unicodedata
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import NoReturn
+from urllib.parse import urlencode, urlsplit
+
+import requests
+import urllib3.exceptions
+from requests.auth import AuthBase
+
+from monitor import __version__
+from monitor.config.model import MonitorSettings, SourceConfig, TokenConfig
+from monitor.records import ErrorKind, FetchError, FetchOk, FetchResult, ModelRecord
+from monitor.retry_after import retry_after
+from monitor.sources.base import Flavor, InvalidResponse, Page, Request
+from monitor.sources.registry import FLAVORS
+
+logger = logging.getLogger("monitor.sources")
+
+MESSAGE_LIMIT = 300
+# Messages quote at most an error body (_ERROR_BODY_LIMIT); this bounds the clean-up work.
+_SANITIZE_INPUT_LIMIT = 128 * 1024
+_CHUNK = 64 * 1024
+# An error body is read only to quote its message; more than this is not worth it.
+_ERROR_BODY_LIMIT = 64 * 1024
+_HTML_TITLE = re.compile(rb"<title[^>]*>(.*?)</title", re.IGNORECASE | re.DOTALL)
+
+_local = threading.local()
+
+
+def fetch_models(
+    source: SourceConfig, token: TokenConfig, settings: MonitorSettings
+) -> FetchResult:
+    """Fetch and normalize every page of the token's models list.
+
+    The whole walk shares one deadline (`source.timeout`, else `settings.timeout`);
+    each response is capped at `settings.max_response_bytes`. Safe to call from many
+    threads: each thread has its own requests.Session.
+    """
+    try:
+        flavor_class = FLAVORS[source.flavor]
+    except KeyError:
+        raise ValueError(f"source {source.name!r}: unknown flavor {source.flavor!r}") from None
+    walk = _Walk(
+        flavor=flavor_class(),
+        source=source,
+        token=token,
+        timeout=source.timeout or settings.timeout,
+        max_bytes=settings.max_response_bytes,
+    )
+    return walk.run()
+
+
+def sanitize(message: str, secrets: Iterable[str] = ()) -> str:
+    """Make a remote-influenced message safe to store, print and send.
+
+    Whitespace runs become one space, control and format characters (including bidi
+    overrides) are removed, every secret is replaced by "***", and the result is cut
+    to MESSAGE_LIMIT characters. Secrets are replaced both before and after the
+    clean-up, so neither an interleaved control character nor a cut can expose one.
+    """
+    forms = sorted({s for s in secrets if s}, key=len, reverse=True)
+    for secret in forms:
+        message = message.replace(secret, "***")
+    message = _clean(message[:_SANITIZE_INPUT_LIMIT])
+    for secret in forms:
+        message = message.replace(secret, "***").replace(_clean(secret) or secret, "***")
+    if len(message) > MESSAGE_LIMIT:
+        message = message[: MESSAGE_LIMIT - 1].rstrip() + "…"
+    return message
+
+
+def _clean(text: str) -> str:
+    text = " ".join(text.split())
+    if text.isprintable():
+        return text
+    return "".join(ch for ch in text if ch == " " or unicodedata.category(ch)[0] != "C")
+
+
+def secret_forms(value: str) -> tuple[str, ...]:
+    """The spellings of a token a server might echo: as sent, and without its `sk-` prefix.
+
+    new-api stores keys without the prefix, so its messages could quote them that way.
+    """
+    forms = [value]
+    if value.startswith("sk-") and len(value) >= 11:
+        forms.append(value[3:])
+    return tuple(forms)
+
+
+# -- the walk -------------------------------------------------------------------------------
+
+
+class _Failure(Exception):
+    """Ends a walk early. Turned into a sanitized FetchError in exactly one place."""
+
+    def __init__(
+        self,
+        kind: ErrorKind,
+        message: str,
+        status: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(kind, message)
+        self.kind = kind
+        self.message = message
+        self.status = status
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True, slots=True)
+class _Reply:
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+    complete: bool  # False when an error body was cut at _ERROR_BODY_LIMIT
+
+
+class _NoNetrc(AuthBase):
+    """An auth that adds nothing: its presence stops requests from applying ~/.netrc,
+    which would replace the Authorization header the flavor set."""
+
+    def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
+        return r
+
+
+_NO_NETRC = _NoNetrc()
+
+
+def _session() -> requests.Session:
+    """This thread's session: requests does not promise a Session is thread-safe."""
+    session: requests.Session | None = getattr(_local, "session", None)
+    if session is None:
+        session = requests.Session()
+        session.headers["User-Agent"] = f"model-monitor/{__version__}"
+        session.headers["Accept"] = "application/json"
+        _local.session = session
+    return session
+
+
+class _Walk:
+    """One check: every page of one token's list, within one deadline."""
+
+    def __init__(
+        self,
+        *,
+        flavor: Flavor,
+        source: SourceConfig,
+        token: TokenConfig,
+        timeout: float,
+        max_bytes: int,
+    ) -> None:
+        self.flavor = flavor
+        self.source = source
+        self.token = token
+        self.timeout = timeout
+        self.max_bytes = max_bytes
+        self.verify: bool | str = source.ca_bundle or source.verify_tls
+        self.secrets = secret_forms(token.secret.reveal())
+        self.started = time.monotonic()
+        self.deadline = self.started + timeout
+
+    def run(self) -> FetchResult:
+        try:
+            models, status, size = self._pages()
+        except _Failure as failure:
+            error = FetchError(
+                kind=failure.kind,
+                message=sanitize(failure.message, self.secrets),
+                status=failure.status,
+                retry_after=failure.retry_after,
+                duration=time.monotonic() - self.started,
+            )
+            logger.debug(
+                "token %s on %s: check failed (%s): %s",
+                self.token.name,
+                self.source.name,
+                error.kind,
+                error.message,
+            )
+            return error
+        duration = time.monotonic() - self.started
+        logger.debug(
+            "token %s on %s: %d models, %d bytes in %.3f s",
+            self.token.name,
+            self.source.name,
+            len(models),
+            size,
+            duration,
+        )
+        return FetchOk(
+            models=models,
+            status=status,
+            bytes_read=size,
+            duration=duration,
+            flavor=self.flavor.name,
+        )
+
+    def _pages(self) -> tuple[dict[str, ModelRecord], int, int]:
+        request: Request | None = self.flavor.first_request(self.source.base_url, self.token.secret)
+        models: dict[str, ModelRecord] = {}
+        seen: set[object] = set()
+        status = 0
+        size = 0
+        while request is not None:
+            if len(seen) >= self.flavor.max_pages:
+                raise _Failure(
+                    ErrorKind.INVALID_RESPONSE,
+                    f"the list did not end after {self.flavor.max_pages} pages",
+                )
+            if request.key in seen:
+                raise _Failure(
+                    ErrorKind.INVALID_RESPONSE, "pagination loops back to a page already read"
+                )
+            seen.add(request.key)
+            reply = self._get(request)
+            status = reply.status
+            size += len(reply.body)
+            if not 200 <= reply.status < 300:
+                raise self._status_failure(reply)
+            page = self._parse(reply, request)
+            for record in page.models:
+                if record.id in models:
+                    raise _Failure(
+                        ErrorKind.INVALID_RESPONSE, f"model id {record.id!r} appears on two pages"
+                    )
+                models[record.id] = record
+            request = page.next
+        return models, status, size
+
+    # -- one request
+
+    def _get(self, request: Request) -> _Reply:
+        url = _display_url(request)
+        remaining = self._remaining(0)
+        started = time.monotonic()
+        try:
+            response = _session().get(
+                request.url,
+                params=list(request.params) or None,
+                headers=request.wire_headers(),
+                auth=_NO_NETRC,
+                timeout=(remaining, remaining),
+                stream=True,
+                verify=self.verify,
+                # A redirect usually means a wrong base_url; following it would also
+                # decide on our behalf where the token goes next.
+                allow_redirects=False,
+            )
+        except Exception as exc:  # every transport failure is classified
+            self._log(url, None, 0, started)
+            raise self._transport_failure(exc, request) from None
+        with response:
+            size = 0
+            try:
+                limit = self.max_bytes
+                if not 200 <= response.status_code < 300:
+                    limit = min(limit, _ERROR_BODY_LIMIT)
+                else:
+                    self._check_declared_length(response)
+                body, complete = self._read(response, limit)
+                size = len(body)
+            finally:
+                self._log(url, response.status_code, size, started)
+        return _Reply(response.status_code, response.headers, body, complete)
+
+    def _check_declared_length(self, response: requests.Response) -> None:
+        declared = response.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            raise _Failure(
+                ErrorKind.TOO_LARGE,
+                f"the response declares {int(declared):,} bytes,"
+                f" over the limit of {self.max_bytes:,}",
+                response.status_code,
+            )
+
+    def _read(self, response: requests.Response, limit: int) -> tuple[bytes, bool]:
+        """The decoded body, read against the deadline; (first `limit` bytes, False) if longer.
+
+        A 2xx body over the limit is a failure; an error body is only quoted, so it is
+        simply cut.
+        """
+        raw = response.raw
+        connection = raw.connection
+        sock: socket.socket | None = getattr(connection, "sock", None)
+        ok = 200 <= response.status_code < 300
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            remaining = self._remaining(size, response.status_code)
+            if sock is not None:
+                sock.settimeout(remaining)
+            try:
+                chunk = raw.read1(_CHUNK, decode_content=True)
+            except Exception as exc:  # classified below
+                self._body_failure(exc, size, response.status_code)
+            if not chunk:
+                return b"".join(chunks), True
+            size += len(chunk)
+            if size > limit:
+                if ok:
+                    raise _Failure(
+                        ErrorKind.TOO_LARGE,
+                        f"the response is over the limit of {limit:,} bytes",
+                        response.status_code,
+                    )
+                chunks.append(chunk)
+                return b"".join(chunks)[:limit], False
+            chunks.append(chunk)
+
+    def _remaining(self, size: int, status: int | None = None) -> float:
+        remaining = self.deadline - time.monotonic()
+        if remaining <= 0:
+            got = f" ({size:,} bytes received)" if size else ""
+            raise _Failure(
+                ErrorKind.TIMEOUT, f"no complete answer within {self.timeout:g} s{got}", status
+            )
+        return remaining
+
+    def _log(self, url: str, status: int | None, size: int, started: float) -> None:
+        # The URL only: headers carry the token and are never logged.
+        logger.debug(
+            "GET %s -> %s, %d bytes in %.3f s",
+            sanitize(url, self.secrets),
+            status if status is not None else "no response",
+            size,
+            time.monotonic() - started,
+        )
+
+    # -- classification
+
+    def _transport_failure(self, exc: BaseException, request: Request) -> _Failure:
+        host = urlsplit(request.url).hostname or request.url
+        causes = list(_causes(exc))
+
+        def has(*types: type[BaseException]) -> bool:
+            return any(isinstance(c, types) for c in causes)
+
+        if has(requests.exceptions.SSLError, urllib3.exceptions.SSLError):
+            reason = _innermost_text(causes, urllib3.exceptions.SSLError) or "handshake failed"
+            return _Failure(ErrorKind.NETWORK, f"TLS error talking to {host}: {reason}")
+        # Before the timeouts: urllib3's NewConnectionError (refused, DNS) is a subclass
+        # of its ConnectTimeoutError.
+        if has(urllib3.exceptions.NameResolutionError, socket.gaierror):
+            return _Failure(ErrorKind.NETWORK, f"DNS lookup failed for {host}")
+        if has(ConnectionRefusedError):
+            return _Failure(ErrorKind.NETWORK, f"connection refused by {_netloc(request.url)}")
+        if has(requests.exceptions.ConnectTimeout):
+            return _Failure(
+                ErrorKind.TIMEOUT, f"could not connect to {host} within {self.timeout:g} s"
+            )
+        if has(requests.exceptions.Timeout, urllib3.exceptions.ReadTimeoutError, TimeoutError):
+            return _Failure(ErrorKind.TIMEOUT, f"no answer from {host} within {self.timeout:g} s")
+        if has(requests.exceptions.ProxyError):
+            return _Failure(ErrorKind.NETWORK, f"the proxy failed to reach {host}")
+        if has(http.client.RemoteDisconnected):
+            return _Failure(ErrorKind.NETWORK, f"{host} closed the connection without answering")
+        if has(ConnectionResetError):
+            return _Failure(ErrorKind.NETWORK, f"connection reset by {host}")
+        if has(requests.exceptions.InvalidHeader, UnicodeEncodeError):
+            # The exception text would quote the header, token included: say why instead.
+            return _Failure(
+                ErrorKind.CLIENT_ERROR,
+                "the token cannot be sent in an HTTP header (spaces, line breaks or non-ASCII?)",
+            )
+        if has(
+            requests.exceptions.InvalidURL,
+            requests.exceptions.MissingSchema,
+            requests.exceptions.InvalidSchema,
+            urllib3.exceptions.LocationParseError,
+        ):
+            return _Failure(ErrorKind.CLIENT_ERROR, f"invalid URL {request.url}: check base_url")
+        if has(urllib3.exceptions.ProtocolError, ConnectionError, OSError):
+            return _Failure(
+                ErrorKind.NETWORK, f"connection to {host} closed without a complete response"
+            )
+        if has(requests.exceptions.RequestException):
+            return _Failure(ErrorKind.NETWORK, f"request to {host} failed ({type(exc).__name__})")
+        raise exc  # not a transport failure: a bug, and it should be seen
+
+    def _body_failure(self, exc: Exception, size: int, status: int) -> NoReturn:
+        causes = list(_causes(exc))
+        if any(isinstance(c, urllib3.exceptions.ReadTimeoutError | TimeoutError) for c in causes):
+            got = f" ({size:,} bytes received)" if size else ""
+            raise _Failure(
+                ErrorKind.TIMEOUT, f"no complete answer within {self.timeout:g} s{got}", status
+            ) from None
+        if any(isinstance(c, urllib3.exceptions.DecodeError) for c in causes):
+            raise _Failure(
+                ErrorKind.INVALID_RESPONSE, "the response body could not be decompressed", status
+            ) from None
+        if any(isinstance(c, urllib3.exceptions.SSLError) for c in causes):
+            raise _Failure(
+                ErrorKind.NETWORK, "TLS error while reading the response", status
+            ) from None
+        if any(isinstance(c, urllib3.exceptions.HTTPError | OSError) for c in causes):
+            raise _Failure(
+                ErrorKind.NETWORK,
+                f"the connection broke after {size:,} bytes of the response",
+                status,
+            ) from None
+        raise exc
+
+    def _status_failure(self, reply: _Reply) -> _Failure:
+        status = reply.status
+        if status == 401:
+            kind = ErrorKind.AUTH
+        elif status == 403:
+            kind = ErrorKind.FORBIDDEN
+        elif status == 429:
+            kind = ErrorKind.RATE_LIMITED
+        elif 500 <= status < 600:
+            kind = ErrorKind.SERVER
+        elif 300 <= status < 500:
+            kind = ErrorKind.CLIENT_ERROR
+        else:
+            kind = ErrorKind.INVALID_RESPONSE
+        return _Failure(kind, self._error_message(reply), status, retry_after(reply.headers))
+
+    def _error_message(self, reply: _Reply) -> str:
+        """ "HTTP 401: Invalid token (...)", "HTTP 502 with an HTML page (...)", "HTTP 429 Too
+        Many Requests": the status, and what the body says when it says anything."""
+        status = reply.status
+        body = reply.body.strip()
+        if 300 <= status < 400:
+            location = reply.headers.get("Location", "")
+            if location:
+                return f"HTTP {status} redirect to {location}; set base_url to the final address"
+        elif _looks_like_html(reply):
+            return f"HTTP {status} with {_html_summary(body)}"
+        elif body:
+            text = body.decode("utf-8", errors="replace")
+            if reply.complete:
+                try:
+                    decoded = json.loads(text)
+                except (ValueError, RecursionError):
+                    pass
+                else:
+                    message = self.flavor.error_message(decoded)
+                    return f"HTTP {status}: {message or 'an error body without a message'}"
+            return f"HTTP {status}: {text}"
+        try:
+            phrase = HTTPStatus(status).phrase
+        except ValueError:
+            phrase = ""
+        return f"HTTP {status} {phrase}".rstrip()
+
+    def _parse(self, reply: _Reply, request: Request) -> Page:
+        status = reply.status
+        if not reply.body.strip():
+            raise _Failure(ErrorKind.INVALID_RESPONSE, f"HTTP {status} with an empty body", status)
+        try:
+            text = reply.body.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise _Failure(
+                ErrorKind.INVALID_RESPONSE,
+                f"the response is not valid UTF-8 (bad byte at offset {exc.start})",
+                status,
+            ) from None
+        try:
+            body = json.loads(text)
+        except RecursionError:
+            raise _Failure(
+                ErrorKind.INVALID_RESPONSE, "the response JSON is nested too deeply", status
+            ) from None
+        except ValueError as exc:
+            if _looks_like_html(reply):
+                message = f"HTTP {status} with {_html_summary(reply.body)} instead of JSON"
+            else:
+                message = f"the response is not JSON ({exc})"
+            raise _Failure(ErrorKind.INVALID_RESPONSE, message, status) from None
+        try:
+            return self.flavor.parse(body, request)
+        except InvalidResponse as exc:
+            raise _Failure(ErrorKind.INVALID_RESPONSE, str(exc), status) from None
+        except Exception as exc:  # a flavor bug must not crash the scheduler
+            # Only the exception's type is logged: its text could quote the body.
+            logger.error(
+                "flavor %s could not parse a response from %s (%s); please report this",
+                self.flavor.name,
+                self.source.name,
+                type(exc).__name__,
+            )
+            raise _Failure(
+                ErrorKind.INVALID_RESPONSE,
+                f"the models list could not be read ({type(exc).__name__})",
+                status,
+            ) from None
+
+
+def _display_url(request: Request) -> str:
+    if not request.params:
+        return request.url
+    separator = "&" if "?" in request.url else "?"
+    return f"{request.url}{separator}{urlencode(request.params)}"
+
+
+def _netloc(url: str) -> str:
+    parts = urlsplit(url)
+    return parts.netloc.rpartition("@")[2] or url
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """The exception and everything it wraps: requests and urllib3 nest causes in args,
+    in `reason` and in __cause__/__context__."""
+    stack = [exc]
+    seen: set[int] = set()
+    while stack:
+        current = stack.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        for nested in (
+            getattr(current, "reason", None),
+            current.__cause__,
+            current.__context__,
+            *current.args,
+        ):
+            if isinstance(nested, BaseException):
+                stack.append(nested)
+
+
+def _innermost_text(causes: list[BaseException], wrapper: type[BaseException]) -> str:
+    """A short reason from the deepest non-wrapper exception (e.g. "certificate verify failed")."""
+    for cause in reversed(causes):
+        reason = getattr(cause, "reason", None)
+        if isinstance(reason, str) and reason:
+            return reason.replace("_", " ").lower()
+    for cause in reversed(causes):
+        if not isinstance(cause, wrapper | requests.exceptions.RequestException) and str(cause):
+            return str(cause)
+    return ""
+
+
+def _looks_like_html(reply: _Reply) -> bool:
+    content_type = reply.headers.get("Content-Type", "").lower()
+    if "html" in content_type:
+        return True
+    start = reply.body.lstrip()[:15].lower()
+    return start.startswith((b"<!doctype", b"<html", b"<head", b"<body"))
+
+
+def _html_summary(body: bytes) -> str:
+    match = _HTML_TITLE.search(body)
+    title = match.group(1).decode("utf-8", errors="replace").strip() if match else ""
+    return f"an HTML page ({title})" if title else "an HTML page"
