@@ -11,7 +11,7 @@ import requests
 
 from monitor import __version__
 from monitor.delivery.base import SendResult
-from monitor.retry_after import parse_retry_after
+from monitor.retry_after import retry_after
 
 USER_AGENT = f"model-monitor/{__version__}"
 RETRYABLE = frozenset({408, 425, 429})
@@ -27,7 +27,7 @@ def classify(response: requests.Response) -> SendResult:
         reason += f": {snippet}"
     if status in RETRYABLE or status >= 500:
         return SendResult(
-            ok=False, status=status, error=reason, retry_after=parse_retry_after(response.headers)
+            ok=False, status=status, error=reason, retry_after=retry_after(response.headers)
         )
     if 300 <= status < 400:
         reason += " (redirects are not followed: point the channel at the final URL)"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from monitor.config.model import Config
 from monitor.delivery.base import Channel
 from monitor.delivery.stdout import StdoutChannel
 from monitor.delivery.webhook import WebhookChannel
@@ -10,3 +11,7 @@ CHANNELS: dict[str, type[Channel]] = {
     "stdout": StdoutChannel,
     "webhook": WebhookChannel,
 }
+
+
+def build_channels(config: Config) -> dict[str, Channel]:
+    return {c.name: CHANNELS[c.type](c) for c in config.channels}

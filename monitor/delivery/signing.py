@@ -21,6 +21,7 @@ class SigningSecretError(ValueError):
 def secret_key(secret: str) -> bytes:
     """The HMAC key: the base64 bytes after `whsec_` (a bare base64 string is accepted too)."""
     encoded = secret.removeprefix(PREFIX)
+    encoded += "=" * (-len(encoded) % 4)  # tolerate unpadded secrets, as receivers do
     try:
         return base64.b64decode(encoded, validate=True)
     except ValueError as exc:

@@ -1,15 +1,29 @@
-"""The stdout channel: a human-readable line per change, for cron mails and terminals."""
+"""The stdout channel: a readable block per event, for cron mail and terminals."""
 
 from __future__ import annotations
 
-from typing import ClassVar
+import sys
+import threading
+from typing import ClassVar, TextIO
 
-from monitor.config.model import Option
+from monitor.config.model import ChannelConfig
 from monitor.delivery.base import Channel, Message, SendResult
+from monitor.delivery.templates import render
+
+_write_lock = threading.Lock()  # several channels may print at once
 
 
 class StdoutChannel(Channel):
     OPTIONS: ClassVar = {}
 
+    def __init__(self, config: ChannelConfig, stream: TextIO | None = None) -> None:
+        super().__init__(config)
+        self._stream = stream
+
     def send(self, message: Message) -> SendResult:
-        raise NotImplementedError
+        text = render("event.txt.j2", message.payload)
+        stream = self._stream or sys.stdout
+        with _write_lock:
+            stream.write(text.rstrip("\n") + "\n")
+            stream.flush()
+        return SendResult.success()

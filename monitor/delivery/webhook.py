@@ -1,19 +1,60 @@
-"""The webhook channel: the JSON payload of SPEC section 6 with Standard Webhooks headers."""
+"""The webhook channel: the JSON payload of SPEC section 6, with Standard Webhooks headers.
+
+`webhook-id` is the delivery id, identical on every retry, so receivers can
+deduplicate; `webhook-timestamp` is the time of this attempt.
+"""
 
 from __future__ import annotations
 
+import json
+import time
 from typing import ClassVar
 
-from monitor.config.model import Option
+import requests
+
+from monitor.config.model import ChannelConfig, Option, Secret
 from monitor.delivery.base import Channel, Message, SendResult
+from monitor.delivery.http import USER_AGENT, classify, describe
+from monitor.delivery.signing import sign
 
 
 class WebhookChannel(Channel):
     OPTIONS: ClassVar = {
         "url": Option("secret", required=True, help="where to POST events"),
-        "secret": Option("secret", help="whsec_... signing secret; enables webhook-signature"),
+        "secret": Option(
+            "secret", help="whsec_... signing secret(s), space-separated; enables webhook-signature"
+        ),
         "timeout": Option("duration", default=10.0, help="per request"),
     }
 
+    def __init__(self, config: ChannelConfig) -> None:
+        super().__init__(config)
+        url: Secret = config.options["url"]
+        secret: Secret | None = config.options.get("secret")
+        self._url = url.reveal()
+        self._secrets = secret.reveal().split() if secret else []
+        self._timeout = float(config.options.get("timeout") or 10.0)
+        self._session = requests.Session()
+
     def send(self, message: Message) -> SendResult:
-        raise NotImplementedError
+        body = json.dumps(message.payload, separators=(",", ":"), ensure_ascii=False).encode()
+        timestamp = int(time.time())
+        headers = {
+            "content-type": "application/json",
+            "user-agent": USER_AGENT,
+            "webhook-id": message.delivery_id,
+            "webhook-timestamp": str(timestamp),
+        }
+        if self._secrets:
+            headers["webhook-signature"] = sign(self._secrets, message.delivery_id, timestamp, body)
+        try:
+            response = self._session.post(
+                self._url, data=body, headers=headers, timeout=self._timeout, allow_redirects=False
+            )
+        except requests.RequestException as exc:
+            return SendResult(ok=False, error=describe(exc))
+        with response:
+            return classify(response)
+
+    def close(self) -> None:
+        self._session.close()

@@ -153,7 +153,7 @@ def describe_error(error: FetchError | None) -> str:
     if error is None:
         return "unknown error"
     text = str(error.kind)
-    if error.status is not None:
+    if error.status is not None and not error.message.startswith(f"HTTP {error.status}"):
         text += f" (HTTP {error.status})"
     if error.message:
         text += f": {error.message}"
