@@ -83,7 +83,7 @@ class ConfigError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class MonitorSettings:
-    database: str | None = None
+    database: str | None = field(default=None, repr=False)  # may carry a password
     interval: float | None = 600.0  # seconds; None when `cron` is set
     cron: str | None = None
     jitter: float = 30.0

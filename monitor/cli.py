@@ -1,0 +1,658 @@
+"""The command line (SPEC section 3): a thin edge over the pipeline, store and delivery.
+
+Exit codes: 0 success; 1 changes found (only with `check --exit-code`); 2 the database
+could not be opened; 3 at least one check failed; 78 bad config or usage (EX_CONFIG,
+so systemd's RestartPreventExitStatus=78 stops a restart loop).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+from sqlalchemy.engine import make_url
+
+from monitor import __version__, logs
+from monitor.clock import rfc3339, utcnow
+from monitor.config import Config, ConfigError
+from monitor.config.discovery import (
+    default_config_path,
+    default_database_url,
+    find_config,
+    write_starter_config,
+)
+from monitor.config.durations import parse_duration
+from monitor.config.load import load_config
+from monitor.events.grouping import describe_error, summarize
+from monitor.store.database import Database, DatabaseError, open_database
+
+EXIT_OK = 0
+EXIT_CHANGES = 1
+EXIT_DATABASE = 2
+EXIT_CHECK_FAILED = 3
+EXIT_CONFIG = 78
+
+EPILOG = """\b
+Exit codes:
+  0   success
+  1   changes found (only with `check --exit-code`)
+  2   the database could not be opened
+  3   at least one check failed
+  78  bad config or command-line usage
+"""
+
+log = logging.getLogger("monitor.cli")
+
+
+@dataclass
+class App:
+    """What every command needs, loaded on first use."""
+
+    config_path: str | None
+    database_url: str | None
+    verbosity: int
+    log_format: str
+    _config: Config | None = None
+    _db: Database | None = None
+
+    def config(self) -> Config:
+        if self._config is None:
+            path = find_config(self.config_path, os.environ)
+            self._config = load_config(path)
+            self.setup_logging()
+        return self._config
+
+    def optional_config(self) -> Config | None:
+        """The config when there is one; read-only commands work on a bare database too."""
+        try:
+            return self.config()
+        except ConfigError:
+            if self.config_path or os.environ.get("MODEL_MONITOR_CONFIG"):
+                raise
+            return None
+
+    def setup_logging(self) -> None:
+        level = {-1: logging.WARNING, 0: logging.INFO}.get(self.verbosity, logging.DEBUG)
+        secrets: list[str] = []
+        if self._config is not None:
+            secrets = [t.secret.reveal() for t in self._config.tokens]
+            for channel in self._config.channels:
+                secrets += [v.reveal() for v in channel.options.values() if hasattr(v, "reveal")]
+        logs.setup(level, self.log_format, secrets)
+
+    def db(self, config: Config | None = None) -> Database:
+        if self._db is None:
+            url = (
+                self.database_url
+                or (config.monitor.database if config else None)
+                or default_database_url(os.environ)
+            )
+            self._db = open_database(url)
+        return self._db
+
+
+def fail(message: str, code: int) -> NoReturn:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+@click.group(epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="model-monitor")
+@click.option("--config", "config_path", metavar="PATH", help="Config file (default: see README).")
+@click.option(
+    "--database", "database_url", metavar="URL", help="Database URL; overrides the config."
+)
+@click.option("-v", "--verbose", count=True, help="More logging (-v debug).")
+@click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors.")
+@click.option(
+    "--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+@click.pass_context
+def cli(
+    ctx: click.Context,
+    config_path: str | None,
+    database_url: str | None,
+    verbose: int,
+    quiet: bool,
+    log_format: str,
+) -> None:
+    """Watch the models lists of LLM gateway tokens and alert on every real change."""
+    app = App(config_path, database_url, -1 if quiet else verbose, log_format)
+    app.setup_logging()
+    ctx.obj = app
+
+
+# -- init / config ---------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("path", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.pass_obj
+def init(app: App, path: Path | None) -> None:
+    """Write a commented starter config (never overwrites)."""
+    if path is None:
+        path = Path(app.config_path) if app.config_path else default_config_path(os.environ)
+    write_starter_config(path)
+    click.echo(
+        f"wrote {path}\nnext: set the token variables it names, then "
+        f"`model-monitor --config {path} config check`"
+    )
+
+
+@cli.group("config")
+def config_group() -> None:
+    """Inspect the configuration."""
+
+
+@config_group.command("check")
+@click.pass_obj
+def config_check(app: App) -> None:
+    """Validate the config and print the resolved plan, secrets redacted."""
+    from monitor.delivery.registry import CHANNELS
+
+    config = app.config()
+    m = config.monitor
+    schedule = f"cron {m.cron!r}" if m.cron else f"every {m.interval:g}s"
+    click.echo(f"config: {config.path}")
+    url = app.database_url or m.database or default_database_url(os.environ)
+    click.echo(f"database: {make_url(url).render_as_string(hide_password=True)}")
+    click.echo(
+        f"schedule: {schedule}, jitter {m.jitter:g}s, timeout {m.timeout:g}s, "
+        f"concurrency {m.concurrency}"
+    )
+    click.echo(
+        f"detection: confirm_checks={m.confirm_checks}, failure_threshold={m.failure_threshold}, "
+        f"mass_change_share={m.mass_change_share:g}"
+    )
+    click.echo(f"sources ({len(config.sources)}):")
+    for source in config.sources:
+        click.echo(f"  {source.name}: {source.flavor} {source.base_url}")
+        for token in config.tokens_of(source.name):
+            channels = ", ".join(c.name for c in config.channels_for(token)) or "none"
+            click.echo(f"    token {token.name} (sha256:{token.fingerprint}) -> {channels}")
+    click.echo(f"channels ({len(config.channels)}):")
+    for channel in config.channels:
+        assert channel.type in CHANNELS
+        filters = f" models={list(channel.models)}" if channel.models else ""
+        filters += f" exclude={list(channel.exclude_models)}" if channel.exclude_models else ""
+        click.echo(f"  {channel.name}: {channel.type} events={list(channel.events)}{filters}")
+    click.echo("ok")
+
+
+# -- check / run -----------------------------------------------------------------------
+
+
+@contextmanager
+def _runtime(app: App, *, dispatch: bool = True) -> Iterator[tuple[Any, Any]]:
+    from monitor.delivery.outbox import Dispatcher
+    from monitor.delivery.registry import build_channels
+    from monitor.pipeline import Checker
+
+    config = app.config()
+    db = app.db(config)
+    channels = build_channels(config) if dispatch else {}
+    try:
+        yield Checker(config, db), Dispatcher(config, db, channels)
+    finally:
+        for channel in channels.values():
+            channel.close()
+        db.close()
+
+
+@cli.command()
+@click.option(
+    "--token", "tokens", multiple=True, metavar="NAME", help="Only this token (repeatable)."
+)
+@click.option("--dry-run", is_flag=True, help="Poll and diff, but store and send nothing.")
+@click.option("--exit-code", is_flag=True, help="Exit 1 when changes were found.")
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+@click.pass_obj
+def check(app: App, tokens: tuple[str, ...], dry_run: bool, exit_code: bool, fmt: str) -> None:
+    """Run one cycle: poll, store, diff, deliver, print a summary (cron mode)."""
+    config = _config_with_tokens(app)
+    unknown = sorted(set(tokens) - {t.name for t in config.tokens})
+    if unknown:
+        fail(
+            f"unknown token(s): {', '.join(unknown)}; see `model-monitor config check`", EXIT_CONFIG
+        )
+    with _runtime(app, dispatch=not dry_run) as (checker, dispatcher):
+        reports = checker.check(tokens, dry_run=dry_run)
+        delivered = dispatcher.run_once() if not dry_run else None
+    token_reports = [t for r in reports for t in r.tokens]
+    if fmt == "json":
+        from monitor.output import to_json
+
+        click.echo(
+            to_json(
+                {
+                    "dry_run": dry_run,
+                    "tokens": [_token_json(t) for t in token_reports],
+                    "events": [e.to_payload() for r in reports for e in r.events],
+                    "deliveries": None
+                    if delivered is None
+                    else {
+                        "sent": delivered.sent,
+                        "retrying": delivered.retried,
+                        "dead": delivered.dead,
+                    },
+                }
+            )
+        )
+    else:
+        for t in token_reports:
+            click.echo(_token_line(t))
+        if delivered is not None and (delivered.sent or delivered.retried or delivered.dead):
+            click.echo(
+                f"deliveries: {delivered.sent} sent, {delivered.retried} retrying, "
+                f"{delivered.dead} dead"
+            )
+        if dry_run:
+            click.echo("dry run: nothing was stored or sent")
+    if any(t.error for t in token_reports):
+        sys.exit(EXIT_CHECK_FAILED)
+    if exit_code and any(t.changes for t in token_reports):
+        sys.exit(EXIT_CHANGES)
+
+
+def _config_with_tokens(app: App) -> Config:
+    config = app.config()
+    if not config.tokens:
+        fail(f"{config.path}: no [[tokens]] configured, nothing to check", EXIT_CONFIG)
+    return config
+
+
+def _token_line(t: Any) -> str:
+    head = f"{t.source}/{t.token}"
+    if t.error is not None:
+        return f"{head}: FAILED {describe_error(t.error)}"
+    if t.baseline:
+        return f"{head}: ok, {t.model_count} models (baseline recorded)"
+    if not t.changes:
+        return f"{head}: ok, {t.model_count} models, no changes"
+    return f"{head}: ok, {t.model_count} models, {summarize(t.changes, '').removesuffix(' on ')}"
+
+
+def _token_json(t: Any) -> dict[str, Any]:
+    return {
+        "source": t.source,
+        "token": t.token,
+        "outcome": t.outcome,
+        "models": t.model_count,
+        "baseline": t.baseline,
+        "changes": [c.to_json() for c in t.changes],
+        "error": t.error.to_json() if t.error else None,
+        "duration_ms": round(t.duration * 1000),
+    }
+
+
+@cli.command()
+@click.pass_obj
+def run(app: App) -> None:
+    """Run the daemon: scheduled checks and deliveries until SIGTERM/SIGINT."""
+    from monitor.scheduler import Daemon
+
+    _config_with_tokens(app)
+    with _runtime(app) as (checker, dispatcher):
+        daemon = Daemon(app.config(), checker, dispatcher)
+        daemon.install_signal_handlers()
+        daemon.run()
+
+
+# -- read-only views -------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--token", metavar="NAME", help="Only this token.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json", "csv"]),
+    default="table",
+    show_default=True,
+)
+@click.pass_obj
+def models(app: App, token: str | None, fmt: str) -> None:
+    """The models each token sees now (its last successful check)."""
+    from monitor.output import emit
+    from monitor.store.queries import last_models, token_statuses
+    from monitor.store.snapshots import SnapshotStore
+
+    db = app.db(app.optional_config())
+    store = SnapshotStore()
+    rows, records = [], []
+    with db.reader() as session:
+        names = [s.token for s in token_statuses(session) if token in (None, s.token)]
+        if token and not names:
+            fail(f"no checks recorded for token {token!r}", EXIT_CONFIG)
+        for name in names:
+            found = last_models(session, store, name)
+            if found is None:
+                continue
+            for record in sorted(found[1].values(), key=lambda r: r.id):
+                attrs = record.attributes()
+                types = attrs.pop("endpoint_types", None)
+                rows.append(
+                    [name, record.id, types, " ".join(f"{k}={v}" for k, v in attrs.items())]
+                )
+                records.append({"token": name, **record.to_json()})
+    emit(fmt, ["token", "model", "endpoint types", "fields"], rows, records)
+
+
+@cli.command()
+@click.option("--token", metavar="NAME", help="Only events involving this token.")
+@click.option("--source", metavar="NAME", help="Only this source.")
+@click.option("--since", default="7d", show_default=True, help="How far back (30m, 12h, 7d).")
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+@click.pass_obj
+def history(app: App, token: str | None, source: str | None, since: str, fmt: str) -> None:
+    """Past events and their changes, oldest first."""
+    from monitor.delivery.templates import render
+    from monitor.output import to_json
+    from monitor.store.queries import baselines_since, events_since
+
+    start = utcnow() - timedelta(seconds=_duration(since, "--since"))
+    db = app.db(app.optional_config())
+    with db.reader() as session:
+        events = events_since(session, start, token=token, source=source)
+        baselines = [
+            b for b in baselines_since(session, start, token) if source in (None, b.source)
+        ]
+    if fmt == "json":
+        click.echo(to_json(events))
+        return
+    lines = [
+        (rfc3339(b.started_at), f"[baseline] {b.source}/{b.token}: {b.model_count} models")
+        for b in baselines
+    ]
+    lines += [(e["occurred_at"], render("event.txt.j2", e)) for e in events]
+    for _, text in sorted(lines, key=lambda item: item[0]):
+        click.echo(text)
+    if not lines:
+        click.echo(f"no events since {rfc3339(start)}")
+
+
+@cli.command()
+@click.option("--token", required=True, metavar="NAME")
+@click.option(
+    "--from", "from_id", type=int, metavar="ID", help="Older snapshot id (default: previous)."
+)
+@click.option("--to", "to_id", type=int, metavar="ID", help="Newer snapshot id (default: latest).")
+@click.pass_obj
+def diff(app: App, token: str, from_id: int | None, to_id: int | None) -> None:
+    """The difference between two stored snapshots of a token."""
+    from monitor.diff import diff_models
+    from monitor.store.queries import snapshot_history
+    from monitor.store.snapshots import SnapshotStore
+
+    db = app.db(app.optional_config())
+    store = SnapshotStore()
+    with db.reader() as session:
+        seen = snapshot_history(session, token)
+        click.echo(
+            "snapshots (newest first): "
+            + (", ".join(f"{sid} ({rfc3339(when)})" for sid, when in seen[:10]) or "none")
+        )
+        if to_id is None:
+            to_id = seen[0][0] if seen else None
+        if from_id is None:
+            from_id = next((sid for sid, _ in seen if sid != to_id), None)
+        if from_id is None or to_id is None:
+            fail(f"token {token!r} has fewer than two distinct snapshots to compare", EXIT_CONFIG)
+        try:
+            before, after = store.load(session, from_id), store.load(session, to_id)
+        except LookupError as exc:
+            fail(str(exc), EXIT_CONFIG)
+    changes = diff_models(before, after)
+    click.echo(
+        f"snapshot {from_id} ({len(before)} models) -> {to_id} ({len(after)} models): "
+        f"{len(changes)} change(s)"
+    )
+    for change in changes:
+        data = change.to_json()
+        data.pop("tokens", None)
+        detail = {k: v for k, v in data.items() if k not in ("type", "model")}
+        click.echo(f"  {data['type']:<24} {change.model}  {detail if detail else ''}".rstrip())
+
+
+@cli.command()
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json", "csv"]),
+    default="table",
+    show_default=True,
+)
+@click.pass_obj
+def status(app: App, fmt: str) -> None:
+    """Per token: last check, result, model count, health; deliveries pending and dead."""
+    from dataclasses import asdict
+
+    from monitor.output import emit
+    from monitor.store.queries import delivery_counts, token_statuses
+
+    db = app.db(app.optional_config())
+    with db.reader() as session:
+        statuses = token_statuses(session)
+        counts = delivery_counts(session)
+    rows = []
+    for s in statuses:
+        health = f"failing since {rfc3339(s.failing_since)}" if s.failing else "ok"
+        rows.append(
+            [
+                s.source,
+                s.token,
+                s.fingerprint,
+                s.last_check_at,
+                s.last_outcome,
+                s.model_count,
+                health,
+            ]
+        )
+    records = {"tokens": [asdict(s) for s in statuses], "deliveries": counts}
+    emit(
+        fmt,
+        ["source", "token", "fingerprint", "last check", "outcome", "models", "health"],
+        rows,
+        records,
+    )
+    if fmt == "table":
+        click.echo(
+            f"deliveries: {counts.get('pending', 0)} pending, {counts.get('sent', 0)} sent, "
+            f"{counts.get('dead', 0)} dead"
+        )
+
+
+@cli.command()
+@click.option("--state", type=click.Choice(["pending", "sent", "dead"]), help="Only this state.")
+@click.option("--retry", "retry_id", metavar="ID", help="Send this delivery again.")
+@click.option("--retry-dead", is_flag=True, help="Send every dead delivery again.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json", "csv"]),
+    default="table",
+    show_default=True,
+)
+@click.pass_obj
+def deliveries(
+    app: App, state: str | None, retry_id: str | None, retry_dead: bool, fmt: str
+) -> None:
+    """Inspect deliveries; replay one or all dead ones."""
+    from monitor.delivery import outbox
+    from monitor.output import emit
+    from monitor.store import queries
+
+    if retry_id or retry_dead:
+        with _runtime(app) as (_, dispatcher):
+            count = outbox.retry(dispatcher.db, delivery_id=retry_id, dead=retry_dead)
+            if retry_id and not count:
+                fail(f"no delivery {retry_id!r}", EXIT_CONFIG)
+            report = dispatcher.run_once()
+        click.echo(
+            f"requeued {count}; {report.sent} sent, {report.retried} retrying, {report.dead} dead"
+        )
+        return
+    db = app.db(app.optional_config())
+    with db.reader() as session:
+        found = queries.deliveries(session, state)
+    rows = [
+        [
+            d.id,
+            d.channel,
+            d.state,
+            d.attempts,
+            d.created_at,
+            d.next_attempt_at if d.state == "pending" else d.sent_at,
+            d.last_error,
+            summary,
+        ]
+        for d, _, summary in found
+    ]
+    records = [
+        {
+            "id": d.id,
+            "event_id": d.event_id,
+            "event_type": kind,
+            "channel": d.channel,
+            "state": d.state,
+            "attempts": d.attempts,
+            "created_at": d.created_at,
+            "next_attempt_at": d.next_attempt_at,
+            "sent_at": d.sent_at,
+            "last_status": d.last_status,
+            "last_error": d.last_error,
+            "summary": summary,
+        }
+        for d, kind, summary in found
+    ]
+    emit(
+        fmt,
+        ["id", "channel", "state", "attempts", "created", "next/sent", "last error", "event"],
+        rows,
+        records,
+    )
+
+
+# -- database --------------------------------------------------------------------------
+
+
+@cli.group("db")
+def db_group() -> None:
+    """Schema migrations and retention."""
+
+
+@db_group.command("upgrade")
+@click.pass_obj
+def db_upgrade(app: App) -> None:
+    """Apply database migrations (also done automatically at start)."""
+    db = app.db(app.optional_config())
+    click.echo(f"{db.display_url}: schema at {db.current_revision()}")
+
+
+@db_group.command("prune")
+@click.option("--older-than", required=True, metavar="AGE", help="e.g. 90d")
+@click.pass_obj
+def db_prune(app: App, older_than: str) -> None:
+    """Delete checks and events older than AGE, and snapshots nothing refers to."""
+    from monitor.store.queries import prune
+
+    before = utcnow() - timedelta(seconds=_duration(older_than, "--older-than"))
+    db = app.db(app.optional_config())
+    with db.session() as session:
+        report = prune(session, before)
+    click.echo(
+        f"pruned {report.checks} checks, {report.events} events, {report.snapshots} snapshots"
+    )
+
+
+# -- delivery test and demo ------------------------------------------------------------
+
+
+@cli.command("notify-test")
+@click.option("--channel", "channel_name", metavar="NAME", help="Only this channel.")
+@click.pass_obj
+def notify_test(app: App, channel_name: str | None) -> None:
+    """Send a sample event through each channel (or one) and report the outcome."""
+    from monitor.delivery.base import Message
+    from monitor.delivery.registry import build_channels
+    from monitor.ids import new_id
+    from monitor.records import Event, EventType, SourceRef
+
+    config = app.config()
+    channels = build_channels(config)
+    if channel_name and channel_name not in channels:
+        fail(
+            f"no channel {channel_name!r}; configured: {', '.join(channels) or 'none'}", EXIT_CONFIG
+        )
+    failed = False
+    for name, channel in channels.items():
+        if channel_name and name != channel_name:
+            continue
+        event = Event(
+            id=new_id("evt"),
+            type=EventType.TEST,
+            occurred_at=rfc3339(utcnow()),
+            source=SourceRef("model-monitor", "https://example.invalid/v1"),
+            tokens=(),
+            summary=f"test message for channel {name}",
+        )
+        result = channel.send(Message(new_id("msg"), event.id, event.to_payload()))
+        failed |= not result.ok
+        outcome = "ok" if result.ok else f"FAILED: {result.error}"
+        click.echo(f"{name} ({channel.config.type}): {outcome}")
+        channel.close()
+    if failed:
+        sys.exit(EXIT_CHECK_FAILED)
+
+
+@cli.command()
+@click.option("--fast", is_flag=True, help="No pauses between steps.")
+@click.pass_obj
+def demo(app: App, fast: bool) -> None:
+    """A self-contained tour: a simulated gateway on loopback, a few cycles, changes shown."""
+    from monitor.demo import run_demo
+
+    if app.verbosity < 1:  # the tour prints what matters; -v shows the logs too
+        logging.getLogger("monitor").setLevel(logging.WARNING)
+    run_demo(pause=0.0 if fast else 0.6)
+
+
+def _duration(text: str, option: str) -> float:
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint=option) from exc
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        cli.main(args=argv, prog_name="model-monitor", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.UsageError as exc:
+        exc.show()
+        sys.exit(EXIT_CONFIG)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(EXIT_CONFIG)
+    except ConfigError as exc:
+        click.echo("error: the configuration is not valid:", err=True)
+        for problem in exc.problems:
+            click.echo(f"  - {problem}", err=True)
+        sys.exit(EXIT_CONFIG)
+    except DatabaseError as exc:
+        fail(str(exc), EXIT_DATABASE)
+    sys.exit(EXIT_OK)

@@ -1,0 +1,141 @@
+"""`model-monitor demo`: the whole pipeline on loopback, with nothing to configure.
+
+A simulated new-api gateway serves two tokens; between cycles the demo changes what
+they may use, expires a token and renews it. Detection, the outbox and both first
+channels (stdout and a signed webhook) run exactly as in production.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+import tempfile
+import time
+from pathlib import Path
+
+import click
+
+from monitor.config import ChannelConfig, Config
+from monitor.delivery.outbox import Dispatcher
+from monitor.delivery.registry import build_channels
+from monitor.events.grouping import describe_error
+from monitor.pipeline import Checker, TokenReport
+from monitor.sim import GatewaySimulator, WebhookReceiver, make_model
+from monitor.sim.config import sim_config, webhook_channel
+from monitor.store.database import open_database
+
+BASE_MODELS = [
+    make_model("gpt-4o", ("openai",)),
+    make_model("gpt-4o-mini", ("openai",)),
+    make_model("gpt-3.5-turbo", ("openai",)),
+    make_model("claude-sonnet-4-5", ("anthropic", "openai"), owned_by="claude"),
+    make_model("gemini-2.5-pro", ("gemini", "openai"), owned_by="google gemini"),
+    make_model("text-embedding-3-small", ("embeddings",)),
+]
+
+
+def _demo_config(base_url: str, webhook_url: str, alpha: str, beta: str) -> Config:
+    return sim_config(
+        base_url,
+        {"team-alpha": alpha, "team-beta": beta},
+        source="demo-gateway",
+        channels=[
+            ChannelConfig("terminal", "stdout"),
+            webhook_channel(
+                "audit-hook",
+                webhook_url,
+                secret="whsec_" + base64.b64encode(secrets.token_bytes(24)).decode(),
+            ),
+        ],
+        refetch_delay=0.2,
+        retry_schedule=(0.5, 1.0, 2.0),
+    )
+
+
+def run_demo(pause: float = 0.6) -> None:
+    started = time.monotonic()
+    alpha, beta = f"sk-demo-{secrets.token_hex(12)}", f"sk-demo-{secrets.token_hex(12)}"
+    with (
+        tempfile.TemporaryDirectory(prefix="model-monitor-demo-") as tmp,
+        GatewaySimulator(seed=42) as gateway,
+        WebhookReceiver() as receiver,
+    ):
+        db = open_database(f"sqlite:///{Path(tmp) / 'demo.db'}")
+        config = _demo_config(gateway.base_url, receiver.url, alpha, beta)
+        gateway.set_group("default", BASE_MODELS)
+        gateway.add_token(alpha, group="default")
+        gateway.add_token(beta, group="default")
+        checker = Checker(config, db)
+        channels = build_channels(config)
+        dispatcher = Dispatcher(config, db, channels)
+        cycle = 0
+
+        def step(title: str) -> None:
+            nonlocal cycle
+            cycle += 1
+            click.secho(f"\n== cycle {cycle}: {title}", bold=True)
+            for report in checker.check():
+                for token in report.tokens:
+                    click.echo(f"   {token.token}: {_describe(token)}")
+            dispatcher.run_once()
+            time.sleep(pause)
+
+        click.secho("model-monitor demo", bold=True)
+        click.echo(
+            f"simulated new-api gateway at {gateway.base_url} (models served in random order)"
+        )
+        click.echo(f"webhook receiver at {receiver.url}; database in {tmp}")
+
+        step("first look at both tokens")
+        step("same models, shuffled order: nothing to report")
+
+        gateway.set_group(
+            "default", [*BASE_MODELS, make_model("gpt-5", ("openai", "openai-response"))]
+        )
+        step("the gateway adds gpt-5 (new models are reported at once)")
+
+        changed = [m for m in BASE_MODELS if m["id"] not in ("gpt-3.5-turbo",)]
+        changed = [
+            {**m, "supported_endpoint_types": ["openai", "openai-response"]}
+            if m["id"] == "gpt-4o"
+            else m
+            for m in changed
+        ]
+        gateway.set_group("default", [*changed, make_model("gpt-5", ("openai", "openai-response"))])
+        step("gpt-3.5-turbo vanishes and gpt-4o gains an endpoint type (held by the flap guard)")
+        step("still the same: now confirmed and reported")
+
+        gateway.expire_token(beta)
+        step("team-beta's token expires (auth failures are reported at once)")
+        step("still expired: no repeated alert")
+        gateway.renew_token(beta)
+        step("team-beta's token is renewed")
+
+        received = receiver.received
+        click.secho(f"\n== the webhook received {len(received)} request(s)", bold=True)
+        for request in received:
+            body = request.json()
+            click.echo(
+                f"   {request.headers.get('webhook-id')}  {body['type']:<16} {body['summary']}"
+            )
+        if received:
+            first = next((r for r in received if r.json()["type"] == "models.changed"), received[0])
+            click.echo("\n   headers of one request:")
+            for name in ("webhook-id", "webhook-timestamp", "webhook-signature"):
+                click.echo(f"     {name}: {first.headers.get(name)}")
+            click.echo("   its body:")
+            click.echo("     " + json.dumps(first.json(), indent=2).replace("\n", "\n     "))
+        for channel in channels.values():
+            channel.close()
+        db.close()
+    elapsed = time.monotonic() - started
+    click.echo(f"\ndone in {elapsed:.1f}s. Next: `model-monitor init` writes a starter config.")
+
+
+def _describe(token: TokenReport) -> str:
+    if token.error:
+        return f"failed ({describe_error(token.error)})"
+    if token.baseline:
+        return f"{token.model_count} models, baseline recorded silently"
+    return f"{token.model_count} models, {len(token.changes)} change(s)"

@@ -1,0 +1,315 @@
+"""One check cycle of one source: fetch every token, then record, diff and enqueue at once.
+
+The order matters and is the product's main guarantee:
+1. fetch all tokens concurrently, with no database transaction open;
+2. in ONE transaction: the checks, snapshots, flap-guard and health state, the events
+   and one outbox row per channel (a crash loses nothing and half-writes nothing);
+3. delivery happens afterwards, from the outbox (`monitor.delivery.outbox`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from monitor.clock import rfc3339, utcnow
+from monitor.config import Config, SourceConfig, TokenConfig
+from monitor.delivery.outbox import enqueue
+from monitor.events.grouping import TokenOutcome, build_events
+from monitor.events.guard import TokenView, observe
+from monitor.events.health import Health, next_health
+from monitor.ids import new_id
+from monitor.records import (
+    Change,
+    ErrorKind,
+    Event,
+    FetchError,
+    FetchOk,
+    FetchResult,
+    SourceRef,
+)
+from monitor.sources.http import fetch_models
+from monitor.store.database import Database
+from monitor.store.schema import Check, Snapshot, TokenState
+from monitor.store.snapshots import SnapshotStore
+
+log = logging.getLogger("monitor.check")
+
+
+@dataclass(frozen=True, slots=True)
+class TokenReport:
+    """What one check of one token found, for summaries and exit codes."""
+
+    source: str
+    token: str
+    outcome: str  # "ok" or an ErrorKind value
+    model_count: int | None
+    changes: tuple[Change, ...]
+    baseline: bool
+    error: FetchError | None
+    duration: float
+
+
+@dataclass(frozen=True, slots=True)
+class CycleReport:
+    source: str
+    tokens: tuple[TokenReport, ...]
+    events: tuple[Event, ...]
+
+    @property
+    def failed(self) -> bool:
+        return any(t.error is not None for t in self.tokens)
+
+    @property
+    def changed(self) -> bool:
+        return any(t.changes for t in self.tokens)
+
+
+class Checker:
+    """Runs check cycles for the sources of one config against one database."""
+
+    def __init__(
+        self,
+        config: Config,
+        db: Database,
+        *,
+        snapshots: SnapshotStore | None = None,
+        fetch: Callable[..., FetchResult] = fetch_models,
+        clock: Callable[[], datetime] = utcnow,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.config = config
+        self.db = db
+        self.snapshots = snapshots or SnapshotStore()
+        self._fetch = fetch
+        self._clock = clock
+        self._sleep = sleep
+
+    # -- fetching (no transaction open) ------------------------------------------------
+
+    def _confirmed_counts(self, tokens: Sequence[TokenConfig]) -> dict[str, int]:
+        names = [t.name for t in tokens]
+        with self.db.reader() as session:
+            rows = session.execute(
+                select(TokenState.token, Snapshot.model_count)
+                .join(Snapshot, Snapshot.id == TokenState.confirmed_snapshot_id)
+                .where(TokenState.token.in_(names))
+            )
+            return {token: count for token, count in rows}
+
+    def _fetch_one(
+        self, source: SourceConfig, token: TokenConfig, confirmed: int | None
+    ) -> FetchResult:
+        settings = self.config.monitor
+        result = self._fetch(source, token, settings)
+        if (
+            isinstance(result, FetchOk)
+            and confirmed
+            and _is_mass_drop(confirmed, len(result.models), settings.mass_change_share)
+        ):
+            # A list that suddenly lost most of its models is more often a gateway
+            # hiccup than the truth: ask again before believing it.
+            log.info(
+                "token %s: %d of %d models, fetching again to confirm",
+                token.name,
+                len(result.models),
+                confirmed,
+            )
+            self._sleep(settings.refetch_delay)
+            result = self._fetch(source, token, settings)
+        return result
+
+    def fetch_all(self, source: SourceConfig, tokens: Sequence[TokenConfig]) -> list[FetchResult]:
+        confirmed = self._confirmed_counts(tokens)
+        workers = max(1, min(self.config.monitor.concurrency, len(tokens)))
+        if workers == 1:
+            return [self._fetch_one(source, t, confirmed.get(t.name)) for t in tokens]
+        with ThreadPoolExecutor(workers, thread_name_prefix=f"fetch-{source.name}") as pool:
+            return list(
+                pool.map(lambda t: self._fetch_one(source, t, confirmed.get(t.name)), tokens)
+            )
+
+    # -- one cycle -----------------------------------------------------------------------
+
+    def check_source(
+        self,
+        source: SourceConfig,
+        tokens: Sequence[TokenConfig] | None = None,
+        *,
+        dry_run: bool = False,
+    ) -> CycleReport:
+        tokens = tuple(tokens if tokens is not None else self.config.tokens_of(source.name))
+        started = self._clock()
+        results = self.fetch_all(source, tokens)
+        with self.db.session(commit=not dry_run) as session:
+            now = self._clock()
+            reports: list[TokenReport] = []
+            outcomes: list[TokenOutcome] = []
+            for token, result in zip(tokens, results, strict=True):
+                report, outcome = self._record(session, source, token, result, started, now)
+                reports.append(report)
+                outcomes.append(outcome)
+            ref = SourceRef(source.name, source.base_url)
+            events = build_events(ref, outcomes, rfc3339(now), lambda: new_id("evt"))
+            for event in events:
+                enqueue(session, self.config, event, now)
+        for report in reports:
+            _log_check(report)
+        return CycleReport(source.name, tuple(reports), tuple(events))
+
+    def check(self, token_names: Sequence[str] = (), *, dry_run: bool = False) -> list[CycleReport]:
+        """Check every source (or only the named tokens), one cycle each."""
+        reports = []
+        for source in self.config.sources:
+            tokens = self.config.tokens_of(source.name)
+            if token_names:
+                tokens = tuple(t for t in tokens if t.name in token_names)
+            if tokens:
+                reports.append(self.check_source(source, tokens, dry_run=dry_run))
+        return reports
+
+    def _record(
+        self,
+        session: Session,
+        source: SourceConfig,
+        token: TokenConfig,
+        result: FetchResult,
+        started: datetime,
+        now: datetime,
+    ) -> tuple[TokenReport, TokenOutcome]:
+        state = session.get(TokenState, token.name)
+        if state is None:
+            state = TokenState(
+                token=token.name,
+                source=source.name,
+                pending="{}",
+                consecutive_failures=0,
+                failing=False,
+            )
+            session.add(state)
+        state.source = source.name
+        state.fingerprint = token.fingerprint
+
+        health, transition = next_health(
+            _health_of(state), result, rfc3339(now), self.config.monitor.failure_threshold
+        )
+        changes: list[Change] = []
+        is_baseline = False
+        snapshot_id = None
+        if isinstance(result, FetchOk):
+            snapshot_id = self.snapshots.put(session, result.models, now)
+            changes, is_baseline = self._observe(session, state, result, snapshot_id)
+            state.last_snapshot_id = snapshot_id
+            state.last_ok_at = now
+        _store_health(state, health)
+        state.last_check_at = now
+        state.last_outcome = "ok" if isinstance(result, FetchOk) else str(result.kind)
+
+        error = result if isinstance(result, FetchError) else None
+        session.add(
+            Check(
+                source=source.name,
+                token=token.name,
+                fingerprint=token.fingerprint,
+                started_at=started,
+                duration_ms=round(result.duration * 1000),
+                outcome=state.last_outcome,
+                http_status=result.status,
+                message=error.message if error else None,
+                snapshot_id=snapshot_id,
+                model_count=len(result.models) if isinstance(result, FetchOk) else None,
+                baseline=is_baseline,
+            )
+        )
+        report = TokenReport(
+            source=source.name,
+            token=token.name,
+            outcome=state.last_outcome,
+            model_count=len(result.models) if isinstance(result, FetchOk) else None,
+            changes=tuple(changes),
+            baseline=is_baseline,
+            error=error,
+            duration=result.duration,
+        )
+        return report, TokenOutcome(token.name, tuple(changes), transition, error)
+
+    def _observe(
+        self, session: Session, state: TokenState, result: FetchOk, snapshot_id: int
+    ) -> tuple[list[Change], bool]:
+        """Run the flap guard; returns the changes to report and whether this was the baseline."""
+        if state.confirmed_snapshot_id is None:
+            state.confirmed_snapshot_id = snapshot_id
+            state.pending = "{}"
+            return [], True
+        pending = json.loads(state.pending or "{}")
+        if snapshot_id == state.confirmed_snapshot_id and not pending:
+            return [], False  # the common case: nothing moved
+        view = TokenView(self.snapshots.load(session, state.confirmed_snapshot_id), pending)
+        new_view, changes = observe(view, result.models, self.config.monitor.confirm_checks)
+        if new_view.confirmed == result.models:
+            state.confirmed_snapshot_id = snapshot_id
+        elif changes:
+            state.confirmed_snapshot_id = self.snapshots.put(
+                session, new_view.confirmed, self._clock()
+            )
+        state.pending = json.dumps(dict(new_view.pending), sort_keys=True)
+        return changes, False
+
+
+def _is_mass_drop(before: int, after: int, share: float) -> bool:
+    return after == 0 or (before - after) > before * share
+
+
+def _health_of(state: TokenState) -> Health:
+    last_error = None
+    if state.last_error:
+        data = json.loads(state.last_error)
+        last_error = FetchError(ErrorKind(data["kind"]), data["message"], data.get("status"))
+    return Health(
+        consecutive_failures=state.consecutive_failures or 0,
+        failing=bool(state.failing),
+        failing_since=rfc3339(state.failing_since) if state.failing_since else None,
+        last_error=last_error,
+    )
+
+
+def _store_health(state: TokenState, health: Health) -> None:
+    state.consecutive_failures = health.consecutive_failures
+    state.failing = health.failing
+    state.failing_since = (
+        datetime.fromisoformat(health.failing_since.replace("Z", "+00:00"))
+        if health.failing_since
+        else None
+    )
+    state.last_error = json.dumps(health.last_error.to_json()) if health.last_error else None
+
+
+def _log_check(report: TokenReport) -> None:
+    if report.error is None:
+        log.info(
+            "check source=%s token=%s outcome=ok models=%d changes=%d%s duration_ms=%d",
+            report.source,
+            report.token,
+            report.model_count or 0,
+            len(report.changes),
+            " baseline=yes" if report.baseline else "",
+            round(report.duration * 1000),
+        )
+    else:
+        log.warning(
+            "check source=%s token=%s outcome=%s status=%s duration_ms=%d: %s",
+            report.source,
+            report.token,
+            report.outcome,
+            report.error.status,
+            round(report.duration * 1000),
+            report.error.message,
+        )

@@ -1,0 +1,175 @@
+"""The daemon: APScheduler runs one job per source; a delivery thread drains the outbox.
+
+Jobs are rebuilt from the config in memory at every start (no persistent job store:
+it would pickle job arguments, tokens included). The main thread is the supervisor:
+signal handlers only set an Event, and the main thread shuts the scheduler down,
+waiting for running checks so none is cut in half.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from monitor.clock import utcnow
+from monitor.config import Config
+from monitor.delivery.outbox import Dispatcher
+from monitor.pipeline import Checker
+
+log = logging.getLogger("monitor.daemon")
+
+_CRON_WEEKDAYS = ["sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+
+def cron_trigger(expression: str, jitter: float | None = None) -> CronTrigger:
+    """A crontab line with cron's meaning of weekday numbers (0 and 7 are Sunday).
+
+    APScheduler's `from_crontab` counts 0 as Monday; numbers in the weekday field
+    are translated to names so "1-5" still means Monday to Friday.
+    """
+    minute, hour, day, month, weekday = expression.split()
+    return CronTrigger(
+        minute=minute,
+        hour=hour,
+        day=day,
+        month=month,
+        day_of_week=",".join(_weekday_part(p) for p in weekday.split(",")),
+        timezone=UTC,
+        jitter=jitter,
+    )
+
+
+def _weekday_part(part: str) -> str:
+    """One comma-separated item of cron's weekday field, in APScheduler's names."""
+    body, slash, step = part.partition("/")
+    if "-" in body:
+        first, last = body.split("-", 1)
+        if first.isdigit() and last.isdigit():
+            a, b = int(first) % 7, int(last)
+            if a == 0:  # APScheduler weeks start on Monday: "0-2" is "sun,mon-tue"
+                body = "sun" if b in (0, 7) else "sun," + _range(1, b)
+                return body  # a step over a range through Sunday is not supported
+            body = _range(a, b)
+    elif body.isdigit():
+        body = _CRON_WEEKDAYS[int(body)]
+    return body + slash + step
+
+
+def _range(a: int, b: int) -> str:
+    return _CRON_WEEKDAYS[a] if a == b else f"{_CRON_WEEKDAYS[a]}-{_CRON_WEEKDAYS[b]}"
+
+
+class Daemon:
+    """`model-monitor run`."""
+
+    def __init__(
+        self,
+        config: Config,
+        checker: Checker,
+        dispatcher: Dispatcher,
+        *,
+        stop: threading.Event | None = None,
+        on_cycle: Callable[[], None] | None = None,
+    ) -> None:
+        self.config = config
+        self.checker = checker
+        self.dispatcher = dispatcher
+        self.stop = stop or threading.Event()
+        self._wake = threading.Event()
+        self._on_cycle = on_cycle
+        self.scheduler = BackgroundScheduler(
+            timezone=UTC,
+            job_defaults={
+                "coalesce": True,  # after a pause, run once, not once per missed slot
+                "max_instances": 1,
+                "misfire_grace_time": None,  # late is better than silently skipped
+            },
+        )
+
+    def _schedule(self) -> None:
+        settings = self.config.monitor
+        start = utcnow()
+        for index, source in enumerate(self.config.sources):
+            if settings.cron:
+                trigger = cron_trigger(settings.cron, settings.jitter or None)
+                first = None
+            else:
+                trigger = IntervalTrigger(
+                    seconds=settings.interval, jitter=settings.jitter or None, timezone=UTC
+                )
+                # Check at start, sources a little apart so they do not all fire at once.
+                first = start + timedelta(seconds=0.2 * index)
+            self.scheduler.add_job(
+                self._check_source,
+                trigger,
+                args=[source.name],
+                id=f"check:{source.name}",
+                name=f"check {source.name}",
+                next_run_time=first
+                if first is not None
+                else trigger.get_next_fire_time(None, start),
+            )
+
+    def _check_source(self, name: str) -> None:
+        try:
+            report = self.checker.check_source(self.config.source(name))
+        except Exception:
+            log.exception("check cycle of source %s failed; will try again next time", name)
+            return
+        if report.events:
+            self._wake.set()
+        if self._on_cycle is not None:
+            self._on_cycle()
+
+    def _deliver_loop(self) -> None:
+        while not self.stop.is_set():
+            try:
+                self.dispatcher.run_once()
+                due = self.dispatcher.next_due()
+            except Exception:
+                log.exception("delivery pass failed; retrying shortly")
+                due = None
+            wait = 5.0
+            if due is not None:
+                wait = min(wait, max(0.05, (due - datetime.now(UTC)).total_seconds()))
+            self._wake.wait(wait)
+            self._wake.clear()
+
+    def install_signal_handlers(self) -> None:
+        def handler(signum: int, _frame: object) -> None:
+            log.info(
+                "received %s, stopping after running checks finish", signal.Signals(signum).name
+            )
+            self.stop.set()
+            self._wake.set()
+
+        signal.signal(signal.SIGTERM, handler)
+        signal.signal(signal.SIGINT, handler)
+
+    def run(self) -> None:
+        """Block until `stop` is set, then shut down cleanly."""
+        self._schedule()
+        deliverer = threading.Thread(target=self._deliver_loop, name="deliver", daemon=True)
+        self.scheduler.start()
+        deliverer.start()
+        log.info(
+            "daemon started: %d source(s), %d token(s), %d channel(s)",
+            len(self.config.sources),
+            len(self.config.tokens),
+            len(self.config.channels),
+        )
+        try:
+            while not self.stop.wait(1.0):
+                pass
+        finally:
+            self.scheduler.shutdown(wait=True)
+            self._wake.set()
+            deliverer.join(timeout=30)
+            log.info("daemon stopped")

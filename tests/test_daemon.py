@@ -1,0 +1,124 @@
+"""`model-monitor run`: scheduled checks, deliveries, and a clean stop on SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from monitor.scheduler import cron_trigger
+from monitor.sim import GatewaySimulator, WebhookReceiver, make_model
+from monitor.store.database import open_database
+from monitor.store.schema import Check
+
+TOKEN = "sk-daemon-token-0123456789abcdef"
+MODELS = [make_model(f"m-{i}") for i in range(5)]
+
+
+@pytest.mark.parametrize(
+    ("expression", "after", "expected"),
+    [
+        # 2026-11-26 is a Thursday.
+        (
+            "0 9 * * 0",
+            datetime(2026, 11, 26, 10, tzinfo=UTC),
+            datetime(2026, 11, 29, 9, tzinfo=UTC),
+        ),
+        (
+            "0 9 * * 7",
+            datetime(2026, 11, 26, 10, tzinfo=UTC),
+            datetime(2026, 11, 29, 9, tzinfo=UTC),
+        ),
+        (
+            "0 9 * * 1-5",
+            datetime(2026, 11, 27, 10, tzinfo=UTC),
+            datetime(2026, 11, 30, 9, tzinfo=UTC),
+        ),
+        (
+            "0 9 * * 0-2",
+            datetime(2026, 11, 26, 10, tzinfo=UTC),
+            datetime(2026, 11, 29, 9, tzinfo=UTC),
+        ),
+        (
+            "30 8 * * 5-7",
+            datetime(2026, 11, 26, 10, tzinfo=UTC),
+            datetime(2026, 11, 27, 8, 30, tzinfo=UTC),
+        ),
+        (
+            "*/10 * * * *",
+            datetime(2026, 11, 26, 10, 1, tzinfo=UTC),
+            datetime(2026, 11, 26, 10, 10, tzinfo=UTC),
+        ),
+    ],
+)
+def test_cron_weekdays_mean_what_cron_means(
+    expression: str, after: datetime, expected: datetime
+) -> None:
+    assert cron_trigger(expression).get_next_fire_time(None, after) == expected
+
+
+@pytest.mark.slow
+def test_daemon_checks_on_schedule_delivers_and_stops_cleanly(tmp_path: Path) -> None:
+    db_path = tmp_path / "monitor.db"
+    with GatewaySimulator(seed=5) as gateway, WebhookReceiver() as receiver:
+        gateway.set_group("default", MODELS)
+        gateway.add_token(TOKEN, group="default")
+        config = tmp_path / "config.toml"
+        config.write_text(
+            f"""
+[monitor]
+database = "sqlite:///{db_path}"
+interval = "1s"
+jitter = "0s"
+
+[[sources]]
+name = "gw"
+base_url = "{gateway.base_url}"
+
+[[tokens]]
+name = "t"
+source = "gw"
+token_env = "DAEMON_TOKEN"
+
+[[channels]]
+name = "hook"
+type = "webhook"
+url = "{receiver.url}"
+"""
+        )
+        daemon = subprocess.Popen(
+            [sys.executable, "-m", "monitor", "--config", str(config), "run"],
+            env={**os.environ, "DAEMON_TOKEN": TOKEN},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            deadline = time.monotonic() + 20
+            while gateway.requests_count(TOKEN) < 2 and time.monotonic() < deadline:
+                time.sleep(0.1)
+            gateway.set_group("default", [*MODELS, make_model("fresh")])
+            (request,) = receiver.wait_for(1, timeout=15)
+            assert [c["model"] for c in request.json()["changes"]] == ["fresh"]
+        finally:
+            daemon.send_signal(signal.SIGTERM)
+            stopped = time.monotonic()
+            out, err = daemon.communicate(timeout=10)
+        assert daemon.returncode == 0, err
+        assert time.monotonic() - stopped < 5
+        assert "daemon stopped" in err
+        assert TOKEN not in out + err
+
+    db = open_database(f"sqlite:///{db_path}")
+    with db.reader() as session:
+        checks = session.scalar(select(func.count()).select_from(Check))
+    db.close()
+    assert checks is not None and checks >= 3
+    assert checks == gateway.requests_count(TOKEN)  # every poll recorded: none cut in half
