@@ -1,0 +1,82 @@
+"""Time to parse + normalize + diff a models list of N models (default 1,000, 5,000, 50,000).
+
+    .venv/bin/python bench/diff_speed.py [N ...]
+
+Prints, per size: the median of several runs of each stage, in milliseconds. The input
+is a new-api style response body (~100 bytes per model); the "after" list has 1% of
+models removed, 1% added and 1% with changed endpoint types.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from monitor.config import Secret
+from monitor.diff import diff_models
+from monitor.events.guard import TokenView, observe
+from monitor.records import ModelRecord, canonical_json, digest
+from monitor.sim import make_model
+from monitor.sources.registry import FLAVORS
+
+T = TypeVar("T")
+
+
+def body(n: int, variant: int) -> bytes:
+    models = []
+    for i in range(n):
+        if variant and i % 100 == 0:
+            continue  # removed
+        types = ["openai", "openai-response"] if variant and i % 100 == 1 else ["openai"]
+        models.append(make_model(f"model-{i:06d}", types))
+    if variant:
+        models += [make_model(f"new-{i:06d}", ["openai"]) for i in range(n // 100)]
+    return json.dumps({"data": models, "object": "list", "success": True}).encode()
+
+
+def timed(fn: Callable[[], T], repeat: int) -> tuple[float, T]:
+    samples = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        result = fn()
+        samples.append((time.perf_counter() - start) * 1000)
+    return statistics.median(samples), result
+
+
+def measure(n: int) -> str:
+    flavor = FLAVORS["new-api"]()
+    request = flavor.first_request("http://127.0.0.1/v1", Secret("sk-bench"))
+
+    def parse(raw: bytes) -> dict[str, ModelRecord]:
+        return {m.id: m for m in flavor.parse(json.loads(raw), request).models}
+
+    repeat = 5 if n > 10_000 else 21
+    raw_before, raw_after = body(n, 0), body(n, 1)
+    before = parse(raw_before)
+    t_parse, after = timed(lambda: parse(raw_after), repeat)
+    t_hash, _ = timed(lambda: digest(canonical_json(after)), repeat)
+    t_diff, changes = timed(lambda: diff_models(before, after), repeat)
+    view = TokenView(before, {})
+    t_guard, _ = timed(lambda: observe(view, after, 1), repeat)
+    total = t_parse + t_hash + t_diff
+    return (
+        f"{n:>8} {len(raw_after):>10} {t_parse:>16.2f} {t_hash:>8.2f} {t_diff:>8.2f} "
+        f"{t_guard:>8.2f} {total:>8.2f}  ({len(changes)} changes)"
+    )
+
+
+def main(sizes: list[int]) -> None:
+    print(
+        f"{'models':>8} {'bytes':>10} {'parse+normalize':>16} {'hash':>8} {'diff':>8} "
+        f"{'guard':>8} {'total':>8}  (ms, median)"
+    )
+    for n in sizes:
+        print(measure(n))
+
+
+if __name__ == "__main__":
+    main([int(a) for a in sys.argv[1:]] or [1_000, 5_000, 50_000])
