@@ -1,0 +1,74 @@
+"""`init` and `config check` as a user meets them first."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import CANARY
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "monitor", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def test_init_writes_a_starter_that_passes_config_check_and_never_overwrites(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "conf" / "config.toml"
+    done = run("init", str(path))
+    assert done.returncode == 0, done.stderr
+    assert path.is_file()
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    again = run("init", str(path))
+    assert again.returncode == 78
+    assert "exists" in again.stderr
+
+    names = [
+        line.split('"')[1] for line in path.read_text().splitlines() if line.startswith("token_env")
+    ]
+    assert names, "the starter config names its token variables"
+    env = dict.fromkeys(names, CANARY)
+    checked = run("--config", str(path), "config", "check", env=env)
+    assert checked.returncode == 0, checked.stderr
+    assert checked.stdout.rstrip().endswith("ok")
+    assert "sha256:" in checked.stdout  # tokens shown by fingerprint
+    assert CANARY not in checked.stdout + checked.stderr
+
+
+def test_config_check_lists_every_problem_and_exits_78(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(
+        '[monitor]\ninterval = "often"\n\n[[sources]]\nname = "gw"\nbase_url = "https://gw.example/v1"\n\n'
+        '[[tokens]]\nname = "a"\nsource = "nope"\ntoken_env = "MISSING_VAR_FOR_TEST"\n'
+    )
+    done = run("--config", str(path), "config", "check")
+    assert done.returncode == 78
+    problems = [line for line in done.stderr.splitlines() if line.startswith("  - ")]
+    assert len(problems) >= 3, done.stderr
+    assert all(str(path) in p for p in problems)
+    assert (
+        "interval" in done.stderr
+        and "nope" in done.stderr
+        and "MISSING_VAR_FOR_TEST" in done.stderr
+    )
+
+
+def test_database_password_is_never_printed(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(
+        '[monitor]\ndatabase = "postgresql+psycopg://mm:hunter2-db-pass@127.0.0.1:1/x"\n\n'
+        '[[sources]]\nname = "gw"\nbase_url = "https://gw.example/v1"\n'
+    )
+    done = run("--config", str(path), "config", "check")
+    assert done.returncode == 0, done.stderr
+    assert "hunter2-db-pass" not in done.stdout + done.stderr
+    assert "127.0.0.1:1/x" in done.stdout
