@@ -10,12 +10,12 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 import click
 from sqlalchemy.engine import make_url
@@ -50,6 +50,7 @@ Exit codes:
 """
 
 log = logging.getLogger("monitor.cli")
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 @dataclass
@@ -97,6 +98,13 @@ class App:
             )
             self._db = open_database(url)
         return self._db
+
+
+def format_option(*choices: str) -> Callable[[F], F]:
+    """`--format`, defaulting to the first choice."""
+    return click.option(
+        "--format", "fmt", type=click.Choice(choices), default=choices[0], show_default=True
+    )
 
 
 def fail(message: str, code: int) -> NoReturn:
@@ -213,9 +221,7 @@ def _runtime(app: App, *, dispatch: bool = True) -> Iterator[tuple[Any, Any]]:
 )
 @click.option("--dry-run", is_flag=True, help="Poll and diff, but store and send nothing.")
 @click.option("--exit-code", is_flag=True, help="Exit 1 when changes were found.")
-@click.option(
-    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
-)
+@format_option("text", "json")
 @click.pass_obj
 def check(app: App, tokens: tuple[str, ...], dry_run: bool, exit_code: bool, fmt: str) -> None:
     """Run one cycle: poll, store, diff, deliver, print a summary (cron mode)."""
@@ -313,13 +319,7 @@ def run(app: App) -> None:
 
 @cli.command()
 @click.option("--token", metavar="NAME", help="Only this token.")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["table", "json", "csv"]),
-    default="table",
-    show_default=True,
-)
+@format_option("table", "json", "csv")
 @click.pass_obj
 def models(app: App, token: str | None, fmt: str) -> None:
     """The models each token sees now (its last successful check)."""
@@ -352,9 +352,7 @@ def models(app: App, token: str | None, fmt: str) -> None:
 @click.option("--token", metavar="NAME", help="Only events involving this token.")
 @click.option("--source", metavar="NAME", help="Only this source.")
 @click.option("--since", default="7d", show_default=True, help="How far back (30m, 12h, 7d).")
-@click.option(
-    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
-)
+@format_option("text", "json")
 @click.pass_obj
 def history(app: App, token: str | None, source: str | None, since: str, fmt: str) -> None:
     """Past events and their changes, oldest first."""
@@ -427,13 +425,7 @@ def diff(app: App, token: str, from_id: int | None, to_id: int | None) -> None:
 
 
 @cli.command()
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["table", "json", "csv"]),
-    default="table",
-    show_default=True,
-)
+@format_option("table", "json", "csv")
 @click.pass_obj
 def status(app: App, fmt: str) -> None:
     """Per token: last check, result, model count, health; deliveries pending and dead."""
@@ -478,13 +470,7 @@ def status(app: App, fmt: str) -> None:
 @click.option("--state", type=click.Choice(["pending", "sent", "dead"]), help="Only this state.")
 @click.option("--retry", "retry_id", metavar="ID", help="Send this delivery again.")
 @click.option("--retry-dead", is_flag=True, help="Send every dead delivery again.")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["table", "json", "csv"]),
-    default="table",
-    show_default=True,
-)
+@format_option("table", "json", "csv")
 @click.pass_obj
 def deliveries(
     app: App, state: str | None, retry_id: str | None, retry_dead: bool, fmt: str

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -233,7 +233,6 @@ class Event:
     summary: str
     changes: tuple[Change, ...] = ()
     error: FetchError | None = None
-    extra: tuple[tuple[str, Any], ...] = field(default=())
 
     def to_payload(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -248,6 +247,4 @@ class Event:
         }
         if self.error is not None:
             out["error"] = self.error.to_json()
-        for key, value in self.extra:
-            out[key] = value
         return out
