@@ -989,7 +989,8 @@ def test_starter_config_webhook_block_loads_when_uncommented(tmp_path: Path) -> 
     text = starter_config()
     block = text[text.index("# [[channels]]") :]
     uncommented = text.replace(block, re.sub(r"(?m)^# ", "", block))
-    env = {**STARTER_ENV, "OPS_WEBHOOK_URL": "https://x.example.com", "OPS_WEBHOOK_SECRET": "s"}
+    hook = {"OPS_WEBHOOK_URL": "https://x.example.com", "OPS_WEBHOOK_SECRET": "whsec_c2VjcmV0"}
+    env = {**STARTER_ENV, **hook}
     config = load_config(write(tmp_path, uncommented), env)
     assert [c.type for c in config.channels] == ["stdout", "webhook"]
 

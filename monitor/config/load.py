@@ -54,6 +54,7 @@ MONITOR_KEYS = (
     "mass_change_share",
     "refetch_delay",
     "retry_schedule",
+    "templates",
 )
 SOURCE_KEYS = ("name", "base_url", "flavor", "ca_bundle", "verify_tls", "timeout")
 TOKEN_KEYS = ("name", "source", "token", "channels")
@@ -278,6 +279,7 @@ class _Loader:
             mass_change_share=table.share("mass_change_share", defaults.mass_change_share),
             refetch_delay=table.duration("refetch_delay", defaults.refetch_delay, allow_zero=True),
             retry_schedule=table.durations("retry_schedule", DEFAULT_RETRY_SCHEDULE),
+            templates=table.existing_path("templates"),
         )
 
     @staticmethod
@@ -381,13 +383,17 @@ class _Loader:
         if events == ():
             table.problem("events", "is empty; remove the key to receive every event")
         defaults = ChannelConfig(name="", type="")
+        values = self._options(table, options or {})
+        if kind in CHANNELS:
+            for key, message in CHANNELS[kind].check_options(values):
+                table.problem(key, message)
         return ChannelConfig(
             name=table.name,
             type=kind or "",
             events=tuple(dict.fromkeys(events)) if events else defaults.events,
             models=table.globs("models"),
             exclude_models=table.globs("exclude_models"),
-            options=self._options(table, options or {}),
+            options=values,
         )
 
     @staticmethod

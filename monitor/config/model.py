@@ -95,6 +95,7 @@ class MonitorSettings:
     mass_change_share: float = 0.5  # a list losing more than this share is fetched again
     refetch_delay: float = 2.0
     retry_schedule: tuple[float, ...] = DEFAULT_RETRY_SCHEDULE
+    templates: str | None = None  # a directory whose templates override the shipped ones
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from monitor.config.model import ChannelConfig, Option
+from monitor.delivery.templates import Templates, default_templates
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +32,7 @@ class SendResult:
     error: str = ""
     permanent: bool = False  # no point retrying: straight to dead
     retry_after: float | None = None  # seconds the receiver asked us to wait
+    disable: bool = False  # the destination is gone for good (410, Slack's 404): stop using it
 
     @classmethod
     def success(cls, status: int | None = None) -> SendResult:
@@ -38,13 +40,28 @@ class SendResult:
 
 
 class Channel(ABC):
-    """A destination for events. Subclasses declare their config keys in OPTIONS."""
+    """A destination for events. Subclasses declare their config keys in OPTIONS.
+
+    `send` gets the version-1 payload of one event, or of a digest (`"type": "digest"`
+    with the batched payloads in `events`), and renders it through `self.templates`.
+    """
 
     OPTIONS: ClassVar[Mapping[str, Option]] = {}
+    # Seconds to leave between two messages to the same destination (Slack: about 1/s).
+    MIN_INTERVAL: ClassVar[float] = 0.0
 
-    def __init__(self, config: ChannelConfig) -> None:
+    def __init__(self, config: ChannelConfig, templates: Templates | None = None) -> None:
         self.config = config
         self.name = config.name
+        self.templates = templates or default_templates()
+
+    @classmethod
+    def check_options(cls, options: Mapping[str, Any]) -> list[tuple[str, str]]:
+        """Problems with option values beyond their type, as (key, how to fix) pairs.
+
+        Called by the config loader, so a bad value is reported with file, table and key.
+        """
+        return []
 
     @abstractmethod
     def send(self, message: Message) -> SendResult:

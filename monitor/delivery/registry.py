@@ -5,6 +5,7 @@ from __future__ import annotations
 from monitor.config.model import Config
 from monitor.delivery.base import Channel
 from monitor.delivery.stdout import StdoutChannel
+from monitor.delivery.templates import Templates
 from monitor.delivery.webhook import WebhookChannel
 
 CHANNELS: dict[str, type[Channel]] = {
@@ -14,4 +15,5 @@ CHANNELS: dict[str, type[Channel]] = {
 
 
 def build_channels(config: Config) -> dict[str, Channel]:
-    return {c.name: CHANNELS[c.type](c) for c in config.channels}
+    templates = Templates(config.monitor.templates)
+    return {c.name: CHANNELS[c.type](c, templates) for c in config.channels}

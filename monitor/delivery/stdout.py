@@ -8,7 +8,7 @@ from typing import ClassVar, TextIO
 
 from monitor.config.model import ChannelConfig
 from monitor.delivery.base import Channel, Message, SendResult
-from monitor.delivery.templates import render
+from monitor.delivery.templates import Templates
 
 _write_lock = threading.Lock()  # several channels may print at once
 
@@ -16,12 +16,17 @@ _write_lock = threading.Lock()  # several channels may print at once
 class StdoutChannel(Channel):
     OPTIONS: ClassVar = {}
 
-    def __init__(self, config: ChannelConfig, stream: TextIO | None = None) -> None:
-        super().__init__(config)
+    def __init__(
+        self,
+        config: ChannelConfig,
+        templates: Templates | None = None,
+        stream: TextIO | None = None,
+    ) -> None:
+        super().__init__(config, templates)
         self._stream = stream
 
     def send(self, message: Message) -> SendResult:
-        text = render("event.txt.j2", message.payload)
+        text = self.templates.render("event.txt.j2", message.payload)
         stream = self._stream or sys.stdout
         with _write_lock:
             stream.write(text.rstrip("\n") + "\n")

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import json
 import time
-from typing import ClassVar
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 import requests
 
 from monitor.config.model import ChannelConfig, Option, Secret
 from monitor.delivery.base import Channel, Message, SendResult
 from monitor.delivery.http import USER_AGENT, classify, describe
-from monitor.delivery.signing import sign
+from monitor.delivery.signing import SigningSecretError, secret_key, sign
+from monitor.delivery.templates import Templates
 
 
 class WebhookChannel(Channel):
@@ -27,14 +29,28 @@ class WebhookChannel(Channel):
         "timeout": Option("duration", default=10.0, help="per request"),
     }
 
-    def __init__(self, config: ChannelConfig) -> None:
-        super().__init__(config)
+    def __init__(self, config: ChannelConfig, templates: Templates | None = None) -> None:
+        super().__init__(config, templates)
         url: Secret = config.options["url"]
         secret: Secret | None = config.options.get("secret")
         self._url = url.reveal()
         self._secrets = secret.reveal().split() if secret else []
         self._timeout = float(config.options.get("timeout") or 10.0)
         self._session = requests.Session()
+
+    @classmethod
+    def check_options(cls, options: Mapping[str, Any]) -> list[tuple[str, str]]:
+        problems = []
+        url = options.get("url")
+        if url is not None and not url.reveal().startswith(("http://", "https://")):
+            problems.append(("url", "must be an http:// or https:// URL"))
+        secret = options.get("secret")
+        for value in secret.reveal().split() if secret is not None else ():
+            try:
+                secret_key(value)
+            except SigningSecretError as exc:
+                problems.append(("secret", str(exc)))
+        return problems
 
     def send(self, message: Message) -> SendResult:
         body = json.dumps(message.payload, separators=(",", ":"), ensure_ascii=False).encode()

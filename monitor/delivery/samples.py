@@ -1,0 +1,98 @@
+"""Typical events, for `notify-test`, for checking user templates, and for the rendered
+examples under docs/. Built through the real grouping code, so they are what users get."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from monitor.events.grouping import TokenOutcome, build_events
+from monitor.events.health import Transition
+from monitor.records import (
+    Change,
+    ChangeType,
+    ErrorKind,
+    Event,
+    EventType,
+    FetchError,
+    ModelRecord,
+    SourceRef,
+)
+
+SOURCE = SourceRef("aiberm", "https://aiberm.com/v1")
+OCCURRED_AT = "2026-11-26T10:00:00Z"
+
+
+def _ids(prefix: str = "evt_sample") -> Any:
+    counter = iter(range(1, 1_000_000))
+    return lambda: f"{prefix}{next(counter):04d}"
+
+
+def models_changed(n_added: int = 2, n_removed: int = 1, *, model_id: str | None = None) -> Event:
+    """A models.changed event: additions, removals, an endpoint type and an owner change.
+
+    `model_id` replaces the first added model's id (hostile-input tests use it).
+    """
+
+    def record(model: str, types: list[str]) -> ModelRecord:
+        return ModelRecord.build(model, types, {"owned_by": "openai"})
+
+    added_ids = ["gpt-5", *(f"gpt-5-mini-{i:04d}" for i in range(1, n_added))][:n_added]
+    if model_id is not None and added_ids:
+        added_ids[0] = model_id
+    removed_ids = ["gpt-3.5-turbo", *(f"gpt-3.5-turbo-{i:04d}" for i in range(1, n_removed))]
+    added = [
+        Change(ChangeType.ADDED, m, record(m, ["openai", "openai-response"])) for m in added_ids
+    ]
+    removed = [
+        Change(ChangeType.REMOVED, m, record(m, ["openai"])) for m in removed_ids[:n_removed]
+    ]
+    others = [
+        Change(ChangeType.ENDPOINT_TYPES_CHANGED, "gpt-4o", gained=("openai-response",)),
+        Change(
+            ChangeType.FIELD_CHANGED,
+            "claude-sonnet-4-5",
+            field="owned_by",
+            before="claude",
+            after="aws-bedrock",
+        ),
+    ]
+    outcomes = [
+        TokenOutcome("team-a", tuple(added + removed + others)),
+        TokenOutcome("team-b", tuple(added)),
+    ]
+    (event,) = build_events(SOURCE, outcomes, OCCURRED_AT, _ids())
+    return event
+
+
+def token_failing() -> Event:
+    error = FetchError(ErrorKind.AUTH, "Invalid token (request id: 20261126100000123)", 401)
+    (event,) = build_events(
+        SOURCE, [TokenOutcome("team-b", (), Transition.FAILING, error)], OCCURRED_AT, _ids()
+    )
+    return event
+
+
+def token_recovered() -> Event:
+    (event,) = build_events(
+        SOURCE, [TokenOutcome("team-b", (), Transition.RECOVERED)], OCCURRED_AT, _ids()
+    )
+    return event
+
+
+def sample_test(channel: str = "ops") -> Event:
+    return Event(
+        id="evt_sample_test",
+        type=EventType.TEST,
+        occurred_at=OCCURRED_AT,
+        source=SourceRef("model-monitor", "https://example.invalid/v1"),
+        tokens=(),
+        summary=f"test message for channel {channel}",
+    )
+
+
+def all_payloads() -> list[dict[str, Any]]:
+    """One payload of every event type, for template checks."""
+    return [
+        e.to_payload()
+        for e in (models_changed(), token_failing(), token_recovered(), sample_test())
+    ]
