@@ -432,12 +432,13 @@ def status(app: App, fmt: str) -> None:
     from dataclasses import asdict
 
     from monitor.output import emit
-    from monitor.store.queries import delivery_counts, token_statuses
+    from monitor.store.queries import delivery_counts, disabled_channels, token_statuses
 
     db = app.db(app.optional_config())
     with db.reader() as session:
         statuses = token_statuses(session)
         counts = delivery_counts(session)
+        disabled = disabled_channels(session)
     rows = []
     for s in statuses:
         health = f"failing since {rfc3339(s.failing_since)}" if s.failing else "ok"
@@ -452,7 +453,14 @@ def status(app: App, fmt: str) -> None:
                 health,
             ]
         )
-    records = {"tokens": [asdict(s) for s in statuses], "deliveries": counts}
+    records = {
+        "tokens": [asdict(s) for s in statuses],
+        "deliveries": counts,
+        "disabled_channels": [
+            {"channel": c.channel, "disabled_at": c.disabled_at, "reason": c.reason}
+            for c in disabled
+        ],
+    }
     emit(
         fmt,
         ["source", "token", "fingerprint", "last check", "outcome", "models", "health"],
@@ -460,22 +468,39 @@ def status(app: App, fmt: str) -> None:
         records,
     )
     if fmt == "table":
+        held = f", {counts['held']} held for digests" if counts.get("held") else ""
         click.echo(
             f"deliveries: {counts.get('pending', 0)} pending, {counts.get('sent', 0)} sent, "
-            f"{counts.get('dead', 0)} dead"
+            f"{counts.get('dead', 0)} dead{held}"
         )
+        for channel in disabled:
+            click.echo(
+                f"WARNING: channel {channel.channel} disabled since "
+                f"{rfc3339(channel.disabled_at)}: {channel.reason} "
+                "(fix it, then `model-monitor deliveries --retry-dead`)"
+            )
 
 
 @cli.command()
-@click.option("--state", type=click.Choice(["pending", "sent", "dead"]), help="Only this state.")
+@click.option(
+    "--state",
+    type=click.Choice(["pending", "held", "sent", "dead", "batched"]),
+    help="Only this state.",
+)
+@click.option("--id", "show_id", metavar="ID", help="One delivery with all its attempts.")
 @click.option("--retry", "retry_id", metavar="ID", help="Send this delivery again.")
 @click.option("--retry-dead", is_flag=True, help="Send every dead delivery again.")
 @format_option("table", "json", "csv")
 @click.pass_obj
 def deliveries(
-    app: App, state: str | None, retry_id: str | None, retry_dead: bool, fmt: str
+    app: App,
+    state: str | None,
+    show_id: str | None,
+    retry_id: str | None,
+    retry_dead: bool,
+    fmt: str,
 ) -> None:
-    """Inspect deliveries; replay one or all dead ones."""
+    """Inspect deliveries and their attempts; replay one, or all dead ones."""
     from monitor.delivery import outbox
     from monitor.output import emit
     from monitor.store import queries
@@ -491,6 +516,26 @@ def deliveries(
         )
         return
     db = app.db(app.optional_config())
+    if show_id:
+        with db.reader() as session:
+            tries = queries.attempts(session, show_id)
+        rows = [
+            [a.attempt, a.at, a.duration_ms, "ok" if a.ok else "failed", a.status, a.error]
+            for a in tries
+        ]
+        records = [
+            {
+                "attempt": a.attempt,
+                "at": a.at,
+                "duration_ms": a.duration_ms,
+                "ok": a.ok,
+                "status": a.status,
+                "error": a.error,
+            }
+            for a in tries
+        ]
+        emit(fmt, ["attempt", "at", "ms", "result", "status", "error"], rows, records)
+        return
     with db.reader() as session:
         found = queries.deliveries(session, state)
     rows = [

@@ -9,7 +9,15 @@ from sqlalchemy import inspect
 from monitor.store.database import Database, open_database
 from monitor.store.schema import Base
 
-TABLES = {"snapshots", "checks", "token_state", "events", "deliveries"}
+TABLES = {
+    "snapshots",
+    "checks",
+    "token_state",
+    "events",
+    "deliveries",
+    "delivery_attempts",
+    "channel_state",
+}
 
 
 def test_upgrade_builds_the_declared_schema(db_url: str) -> None:

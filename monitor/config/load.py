@@ -17,11 +17,12 @@ import difflib
 import os
 import re
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from monitor.config.durations import parse_duration, parse_size, validate_cron
 from monitor.config.model import (
@@ -35,6 +36,7 @@ from monitor.config.model import (
     SourceConfig,
     TokenConfig,
 )
+from monitor.delivery.timing import Digest, QuietHours
 
 EVENT_TYPES: tuple[str, ...] = ("models.changed", "token.failing", "token.recovered")
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
@@ -55,10 +57,20 @@ MONITOR_KEYS = (
     "refetch_delay",
     "retry_schedule",
     "templates",
+    "delivery_lease",
 )
 SOURCE_KEYS = ("name", "base_url", "flavor", "ca_bundle", "verify_tls", "timeout")
 TOKEN_KEYS = ("name", "source", "token", "channels")
-CHANNEL_KEYS = ("name", "type", "events", "models", "exclude_models")
+CHANNEL_KEYS = (
+    "name",
+    "type",
+    "events",
+    "models",
+    "exclude_models",
+    "digest",
+    "quiet_hours",
+    "timezone",
+)
 SECRET_SUFFIXES = ("_env", "_file")
 
 # Prefixes of well-known credential formats: such values are never echoed, even where a
@@ -280,6 +292,7 @@ class _Loader:
             refetch_delay=table.duration("refetch_delay", defaults.refetch_delay, allow_zero=True),
             retry_schedule=table.durations("retry_schedule", DEFAULT_RETRY_SCHEDULE),
             templates=table.existing_path("templates"),
+            delivery_lease=table.duration("delivery_lease", defaults.delivery_lease),
         )
 
     @staticmethod
@@ -394,6 +407,9 @@ class _Loader:
             models=table.globs("models"),
             exclude_models=table.globs("exclude_models"),
             options=values,
+            digest=table.parsed("digest", Digest.parse),
+            quiet_hours=table.parsed("quiet_hours", QuietHours.parse),
+            timezone=table.time_zone("timezone", defaults.timezone),
         )
 
     @staticmethod
@@ -509,6 +525,29 @@ class _Table:
         value = self._typed(key, default, required, lambda v: isinstance(v, str), "a string")
         if value == "" and (required or default):
             self.problem(key, "must not be empty")
+            return default
+        return value
+
+    def parsed(self, key: str, parse: Callable[[str], object]) -> str | None:
+        """A string that `parse` must accept (it raises ValueError saying how to fix it)."""
+        value = self.string(key, None)
+        if value is None:
+            return None
+        try:
+            parse(value)
+        except ValueError as exc:
+            self.problem(key, str(exc))
+            return None
+        return value
+
+    def time_zone(self, key: str, default: str) -> str:
+        value = self.string(key, default) or default
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            self.problem(
+                key, f'{_show(value)} is not an IANA time zone; write e.g. "Europe/Berlin"'
+            )
             return default
         return value
 

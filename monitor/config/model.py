@@ -96,6 +96,7 @@ class MonitorSettings:
     refetch_delay: float = 2.0
     retry_schedule: tuple[float, ...] = DEFAULT_RETRY_SCHEDULE
     templates: str | None = None  # a directory whose templates override the shipped ones
+    delivery_lease: float = 120.0  # how long a sender owns a claimed delivery
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +129,9 @@ class ChannelConfig:
     models: tuple[str, ...] = ()  # include globs; empty: all
     exclude_models: tuple[str, ...] = ()
     options: Mapping[str, Any] = field(default_factory=dict)  # type-specific, secrets as Secret
+    digest: str | None = None  # "hourly" or "daily@09:00": batch events into one message
+    quiet_hours: str | None = None  # "22:00-07:00": hold deliveries (never detection)
+    timezone: str = "UTC"  # for digest and quiet_hours
 
 
 @dataclass(frozen=True, slots=True)

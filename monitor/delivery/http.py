@@ -1,8 +1,9 @@
 """What an HTTP answer means for a delivery, shared by every HTTP-based channel.
 
 2xx is success. 408, 425, 429 and 5xx are worth retrying (honoring Retry-After);
-every other status, redirects included (they are never followed), will not get
-better by itself and goes to `dead` at once.
+410 Gone disables the channel (Standard Webhooks' meaning); every other status,
+redirects included (they are never followed), will not get better by itself and
+goes to `dead` at once.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ def classify(response: requests.Response) -> SendResult:
         )
     if 300 <= status < 400:
         reason += " (redirects are not followed: point the channel at the final URL)"
-    return SendResult(ok=False, status=status, error=reason, permanent=True)
+    return SendResult(ok=False, status=status, error=reason, permanent=True, disable=status == 410)
 
 
 def describe(exc: requests.RequestException) -> str:

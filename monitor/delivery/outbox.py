@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -19,22 +20,20 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from monitor.clock import utcnow
+from monitor.clock import rfc3339, utcnow
 from monitor.config import Config
 from monitor.delivery.base import Channel, Message, SendResult
+from monitor.delivery.timing import DeliveryWindow
 from monitor.events.grouping import filter_for_channel
 from monitor.ids import new_id
 from monitor.records import Event
 from monitor.store.database import Database
-from monitor.store.schema import Delivery, EventRow
+from monitor.store.schema import ChannelState, Delivery, DeliveryAttempt, EventRow
 
 log = logging.getLogger("monitor.delivery")
-
-# How long a claimed delivery belongs to its sender; past it, another may retry.
-LEASE = timedelta(minutes=2)
 
 
 def _dumps(payload: Mapping[str, Any]) -> str:
@@ -65,14 +64,15 @@ def enqueue(session: Session, config: Config, event: Event, now: datetime) -> in
         narrowed = filter_for_channel(event, tokens, channel.models, channel.exclude_models)
         if narrowed is None:
             continue
+        state, due = DeliveryWindow.of(channel).first(now)
         rows.append(
             {
                 "id": new_id("msg"),
                 "event_id": event.id,
                 "channel": channel.name,
-                "state": "pending",
+                "state": state,
                 "attempts": 0,
-                "next_attempt_at": now,
+                "next_attempt_at": due,
                 "created_at": now,
                 "payload": None if narrowed == event else _dumps(narrowed.to_payload()),
             }
@@ -120,9 +120,12 @@ class Dispatcher:
         self.channels = channels
         self._clock = clock
         self._rng = rng or random.Random()
+        self._windows = {c.name: DeliveryWindow.of(c) for c in config.channels}
+        self._last_sent: dict[str, float] = {}
 
     def run_once(self, limit: int = 500) -> DispatchReport:
         """Send everything due now; returns what happened."""
+        self._seal_digests()
         claimed = self._claim(limit)
         if not claimed:
             return DispatchReport()
@@ -139,11 +142,60 @@ class Dispatcher:
         return total
 
     def next_due(self) -> datetime | None:
-        """When the earliest pending delivery becomes due (None: nothing pending)."""
+        """When the earliest waiting delivery becomes due (None: nothing waiting)."""
         with self.db.reader() as session:
             return session.scalar(
-                select(func.min(Delivery.next_attempt_at)).where(Delivery.state == "pending")
+                select(func.min(Delivery.next_attempt_at)).where(
+                    Delivery.state.in_(("pending", "held"))
+                )
             )
+
+    def _seal_digests(self) -> None:
+        """Turn each digest channel's due held deliveries into one digest delivery.
+
+        The digest is an event of its own (type "digest", carrying the batched payloads),
+        so it gets a stable id and the same retries as any delivery.
+        """
+        now = self._clock()
+        with self.db.session() as session:
+            due = session.execute(
+                select(Delivery.id, Delivery.channel, Delivery.payload, EventRow.payload)
+                .join(EventRow, EventRow.id == Delivery.event_id)
+                .where(Delivery.state == "held", Delivery.next_attempt_at <= now)
+                .order_by(Delivery.channel, EventRow.occurred_at, EventRow.id)
+            ).all()
+            batches: dict[str, list[tuple[str, dict[str, Any]]]] = defaultdict(list)
+            for delivery_id, channel, own, shared in due:
+                batches[channel].append((delivery_id, json.loads(own or shared)))
+            for channel, items in batches.items():
+                digest = digest_payload([payload for _, payload in items], now)
+                session.execute(
+                    insert(EventRow).values(
+                        id=digest["id"],
+                        type="digest",
+                        source="",
+                        occurred_at=now,
+                        summary=digest["summary"],
+                        payload=_dumps(digest),
+                    )
+                )
+                session.execute(
+                    insert(Delivery).values(
+                        id=new_id("msg"),
+                        event_id=digest["id"],
+                        channel=channel,
+                        state="pending",
+                        attempts=0,
+                        next_attempt_at=now,
+                        created_at=now,
+                    )
+                )
+                session.execute(
+                    update(Delivery)
+                    .where(Delivery.id.in_([delivery_id for delivery_id, _ in items]))
+                    .values(state="batched", digest_id=digest["id"])
+                )
+                log.info("digest %s for %s: %d event(s)", digest["id"], channel, len(items))
 
     def _claim(self, limit: int) -> list[_Claimed]:
         now = self._clock()
@@ -171,7 +223,7 @@ class Dispatcher:
                 taken = session.execute(
                     update(Delivery)
                     .where(Delivery.id == row[0], Delivery.state == "pending", claimable)
-                    .values(lease_until=now + LEASE)
+                    .values(lease_until=now + timedelta(seconds=self.config.monitor.delivery_lease))
                 ).rowcount
                 if taken == 1:
                     payload = json.loads(row[4] or row[5])
@@ -179,12 +231,32 @@ class Dispatcher:
         return claimed
 
     def _send_all(self, item: tuple[str, list[_Claimed]]) -> DispatchReport:
+        """One channel's deliveries, in order, no faster than the channel allows."""
         name, deliveries = item
         report = DispatchReport()
         for delivery in deliveries:
+            disabled = self._disabled_reason(name)
+            if disabled is not None:
+                result = SendResult(ok=False, permanent=True, error=f"channel disabled: {disabled}")
+                report += self._record(delivery, result, 0.0)
+                continue
+            self._pace(name)
+            started = time.monotonic()
             result = self._send(name, delivery)
-            report += self._record(delivery, result)
+            report += self._record(delivery, result, time.monotonic() - started)
+            if result.disable:
+                self._disable(name, result.error)
         return report
+
+    def _pace(self, name: str) -> None:
+        channel = self.channels.get(name)
+        interval = channel.MIN_INTERVAL if channel is not None else 0.0
+        last = self._last_sent.get(name)
+        if interval and last is not None:
+            wait = last + interval - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+        self._last_sent[name] = time.monotonic()
 
     def _send(self, name: str, delivery: _Claimed) -> SendResult:
         channel = self.channels.get(name)
@@ -197,7 +269,24 @@ class Dispatcher:
             log.exception("channel %s raised while sending %s", name, delivery.id)
             return SendResult(ok=False, error=f"internal error: {type(exc).__name__}")
 
-    def _record(self, delivery: _Claimed, result: SendResult) -> DispatchReport:
+    def _disabled_reason(self, name: str) -> str | None:
+        with self.db.reader() as session:
+            return session.scalar(select(ChannelState.reason).where(ChannelState.channel == name))
+
+    def _disable(self, name: str, reason: str) -> None:
+        log.error(
+            "channel %s is DISABLED: its destination is gone (%s). Fix the channel, then "
+            "`model-monitor deliveries --retry-dead` re-enables it and resends.",
+            name,
+            reason,
+        )
+        with self.db.session() as session:
+            session.execute(delete(ChannelState).where(ChannelState.channel == name))
+            session.execute(
+                insert(ChannelState).values(channel=name, disabled_at=self._clock(), reason=reason)
+            )
+
+    def _record(self, delivery: _Claimed, result: SendResult, duration: float) -> DispatchReport:
         now = self._clock()
         attempts = delivery.attempts + 1
         values: dict[str, Any] = {
@@ -223,7 +312,10 @@ class Dispatcher:
             )
         else:
             delay = backoff(schedule, attempts, result.retry_after, self._rng)
-            values.update(next_attempt_at=now + timedelta(seconds=delay))
+            due = now + timedelta(seconds=delay)
+            if delivery.channel in self._windows:
+                due = self._windows[delivery.channel].release(due)
+            values.update(next_attempt_at=due)
             report = DispatchReport(retried=1)
             log.warning(
                 "delivery %s to %s failed (attempt %d), retrying in %.0fs: %s",
@@ -239,6 +331,17 @@ class Dispatcher:
                 .where(Delivery.id == delivery.id, Delivery.state == "pending")
                 .values(**values)
             )
+            session.execute(
+                insert(DeliveryAttempt).values(
+                    delivery_id=delivery.id,
+                    attempt=attempts,
+                    at=now,
+                    duration_ms=round(duration * 1000),
+                    ok=result.ok,
+                    status=result.status,
+                    error=result.error or None,
+                )
+            )
         return report
 
 
@@ -253,16 +356,37 @@ def backoff(
 
 
 def retry(db: Database, *, delivery_id: str | None = None, dead: bool = False) -> int:
-    """Put deliveries back in the queue, due now (`deliveries --retry` / `--retry-dead`)."""
+    """Put deliveries back in the queue, due now (`deliveries --retry` / `--retry-dead`).
+
+    Replaying to a disabled channel re-enables it: the operator says it is fixed.
+    """
     now = utcnow()
-    query = update(Delivery).values(
-        state="pending", next_attempt_at=now, lease_until=None, attempts=0
-    )
     if delivery_id is not None:
-        query = query.where(Delivery.id == delivery_id)
+        which = Delivery.id == delivery_id
     elif dead:
-        query = query.where(Delivery.state == "dead")
+        which = Delivery.state == "dead"
     else:
         return 0
     with db.session() as session:
-        return session.execute(query).rowcount
+        channels = set(session.scalars(select(Delivery.channel).where(which)))
+        session.execute(delete(ChannelState).where(ChannelState.channel.in_(channels)))
+        query = update(Delivery).where(which)
+        values = {"state": "pending", "next_attempt_at": now, "lease_until": None, "attempts": 0}
+        return session.execute(query.values(**values)).rowcount
+
+
+def digest_payload(payloads: list[dict[str, Any]], now: datetime) -> dict[str, Any]:
+    """One message carrying several events (SPEC payload version 1, type "digest")."""
+    kinds: dict[str, int] = defaultdict(int)
+    for payload in payloads:
+        kinds[payload["type"]] += 1
+    parts = ", ".join(f"{count} {kind}" for kind, count in sorted(kinds.items()))
+    noun = "event" if len(payloads) == 1 else "events"
+    return {
+        "version": "1",
+        "id": new_id("evt"),
+        "type": "digest",
+        "occurred_at": rfc3339(now),
+        "summary": f"digest of {len(payloads)} {noun}: {parts}",
+        "events": payloads,
+    }

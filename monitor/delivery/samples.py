@@ -22,7 +22,7 @@ SOURCE = SourceRef("aiberm", "https://aiberm.com/v1")
 OCCURRED_AT = "2026-11-26T10:00:00Z"
 
 
-def _ids(prefix: str = "evt_sample") -> Any:
+def _ids(prefix: str) -> Any:
     counter = iter(range(1, 1_000_000))
     return lambda: f"{prefix}{next(counter):04d}"
 
@@ -60,21 +60,27 @@ def models_changed(n_added: int = 2, n_removed: int = 1, *, model_id: str | None
         TokenOutcome("team-a", tuple(added + removed + others)),
         TokenOutcome("team-b", tuple(added)),
     ]
-    (event,) = build_events(SOURCE, outcomes, OCCURRED_AT, _ids())
+    (event,) = build_events(SOURCE, outcomes, OCCURRED_AT, _ids("evt_sample_changed_"))
     return event
 
 
 def token_failing() -> Event:
     error = FetchError(ErrorKind.AUTH, "Invalid token (request id: 20261126100000123)", 401)
     (event,) = build_events(
-        SOURCE, [TokenOutcome("team-b", (), Transition.FAILING, error)], OCCURRED_AT, _ids()
+        SOURCE,
+        [TokenOutcome("team-b", (), Transition.FAILING, error)],
+        OCCURRED_AT,
+        _ids("evt_sample_failing_"),
     )
     return event
 
 
 def token_recovered() -> Event:
     (event,) = build_events(
-        SOURCE, [TokenOutcome("team-b", (), Transition.RECOVERED)], OCCURRED_AT, _ids()
+        SOURCE,
+        [TokenOutcome("team-b", (), Transition.RECOVERED)],
+        OCCURRED_AT,
+        _ids("evt_sample_recovered_"),
     )
     return event
 

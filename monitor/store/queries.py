@@ -11,7 +11,15 @@ from sqlalchemy import delete, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from monitor.records import ModelRecord
-from monitor.store.schema import Check, Delivery, EventRow, Snapshot, TokenState
+from monitor.store.schema import (
+    ChannelState,
+    Check,
+    Delivery,
+    DeliveryAttempt,
+    EventRow,
+    Snapshot,
+    TokenState,
+)
 from monitor.store.snapshots import SnapshotStore
 
 
@@ -85,7 +93,7 @@ def snapshot_history(session: Session, token: str, limit: int = 50) -> list[tupl
 def events_since(
     session: Session, since: datetime, *, token: str | None = None, source: str | None = None
 ) -> list[dict[str, Any]]:
-    query = select(EventRow.payload).where(EventRow.occurred_at >= since)
+    query = select(EventRow.payload).where(EventRow.occurred_at >= since, EventRow.type != "digest")
     if source:
         query = query.where(EventRow.source == source)
     payloads = [
@@ -116,6 +124,15 @@ def deliveries(
         tuple(row)
         for row in session.execute(query.order_by(Delivery.created_at.desc()).limit(limit))
     ]  # type: ignore[misc]
+
+
+def attempts(session: Session, delivery_id: str) -> list[DeliveryAttempt]:
+    query = select(DeliveryAttempt).where(DeliveryAttempt.delivery_id == delivery_id)
+    return list(session.scalars(query.order_by(DeliveryAttempt.attempt, DeliveryAttempt.id)))
+
+
+def disabled_channels(session: Session) -> list[ChannelState]:
+    return list(session.scalars(select(ChannelState).order_by(ChannelState.channel)))
 
 
 @dataclass(frozen=True, slots=True)

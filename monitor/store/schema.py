@@ -147,3 +147,32 @@ class Delivery(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # The payload as this channel sees it, when routing narrowed the event's payload.
     payload: Mapped[str | None] = mapped_column(Text)
+    # For a batched delivery: the digest event that carried it.
+    digest_id: Mapped[str | None] = mapped_column(String(40))
+
+
+class DeliveryAttempt(Base):
+    """Every try of every delivery, for `deliveries --id` and post-mortems."""
+
+    __tablename__ = "delivery_attempts"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    delivery_id: Mapped[str] = mapped_column(
+        ForeignKey("deliveries.id", ondelete="CASCADE"), index=True
+    )
+    attempt: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    duration_ms: Mapped[int] = mapped_column(Integer)
+    ok: Mapped[bool] = mapped_column(Boolean)
+    status: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class ChannelState(Base):
+    """A channel switched off because its destination is gone (HTTP 410, Slack's 404)."""
+
+    __tablename__ = "channel_state"
+
+    channel: Mapped[str] = mapped_column(String(200), primary_key=True)
+    disabled_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    reason: Mapped[str] = mapped_column(Text)
