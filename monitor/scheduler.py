@@ -82,7 +82,7 @@ class Daemon:
         self.checker = checker
         self.dispatcher = dispatcher
         self.stop = stop or threading.Event()
-        self._wake = threading.Event()
+        self._wakes = {c.name: threading.Event() for c in config.channels}
         self._on_cycle = on_cycle
         self.scheduler = BackgroundScheduler(
             timezone=UTC,
@@ -124,23 +124,24 @@ class Daemon:
             log.exception("check cycle of source %s failed; will try again next time", name)
             return
         if report.events:
-            self._wake.set()
+            self._wake_all()
         if self._on_cycle is not None:
             self._on_cycle()
 
-    def _deliver_loop(self) -> None:
+    def _deliver_loop(self, channel: str, wake: threading.Event) -> None:
+        """Send one channel's deliveries as they come due; it waits for nobody else."""
         while not self.stop.is_set():
             try:
-                self.dispatcher.run_once()
-                due = self.dispatcher.next_due()
+                self.dispatcher.run_once(channels=[channel])
+                due = self.dispatcher.next_due(channel)
             except Exception:
-                log.exception("delivery pass failed; retrying shortly")
+                log.exception("delivery pass for channel %s failed; retrying shortly", channel)
                 due = None
             wait = 5.0
             if due is not None:
                 wait = min(wait, max(0.05, (due - datetime.now(UTC)).total_seconds()))
-            self._wake.wait(wait)
-            self._wake.clear()
+            wake.wait(wait)
+            wake.clear()
 
     def install_signal_handlers(self) -> None:
         def handler(signum: int, _frame: object) -> None:
@@ -148,7 +149,7 @@ class Daemon:
                 "received %s, stopping after running checks finish", signal.Signals(signum).name
             )
             self.stop.set()
-            self._wake.set()
+            self._wake_all()
 
         signal.signal(signal.SIGTERM, handler)
         signal.signal(signal.SIGINT, handler)
@@ -156,9 +157,15 @@ class Daemon:
     def run(self) -> None:
         """Block until `stop` is set, then shut down cleanly."""
         self._schedule()
-        deliverer = threading.Thread(target=self._deliver_loop, name="deliver", daemon=True)
+        deliverers = [
+            threading.Thread(
+                target=self._deliver_loop, args=(name, wake), name=f"deliver-{name}", daemon=True
+            )
+            for name, wake in self._wakes.items()
+        ]
         self.scheduler.start()
-        deliverer.start()
+        for thread in deliverers:
+            thread.start()
         log.info(
             "daemon started: %d source(s), %d token(s), %d channel(s)",
             len(self.config.sources),
@@ -170,6 +177,11 @@ class Daemon:
                 pass
         finally:
             self.scheduler.shutdown(wait=True)
-            self._wake.set()
-            deliverer.join(timeout=30)
+            self._wake_all()
+            for thread in deliverers:
+                thread.join(timeout=30)
             log.info("daemon stopped")
+
+    def _wake_all(self) -> None:
+        for wake in self._wakes.values():
+            wake.set()

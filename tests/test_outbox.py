@@ -133,3 +133,21 @@ def test_backoff_follows_the_schedule_with_jitter_and_retry_after() -> None:
     assert 270 <= backoff(schedule, 2, None, rng) <= 330
     assert 1620 <= backoff(schedule, 9, None, rng) <= 1980  # past the end: the last step
     assert backoff(schedule, 1, 60.0, rng) == 60.0
+
+
+def test_retry_after_2s_is_waited_for_in_real_time(gateway, receiver, db) -> None:
+    _, dispatcher = one_event(gateway, db, webhook_channel("hook", receiver.url))
+    receiver.respond_with(429, headers={"Retry-After": "2"})
+    assert dispatcher.run_once().retried == 1
+    first = time.monotonic()
+    deadline = first + 10
+    while dispatcher.run_once().sent == 0:
+        assert time.monotonic() < deadline, "never retried"
+        time.sleep(0.05)
+    assert time.monotonic() - first >= 2.0
+    first_request, second_request = receiver.received
+    assert first_request.headers["webhook-id"] == second_request.headers["webhook-id"]
+    gap = int(second_request.headers["webhook-timestamp"]) - int(
+        first_request.headers["webhook-timestamp"]
+    )
+    assert gap >= 2

@@ -14,13 +14,13 @@ import logging
 import random
 import time
 from collections import defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, delete, func, insert, or_, select, true, update
 from sqlalchemy.orm import Session
 
 from monitor.clock import rfc3339, utcnow
@@ -123,10 +123,14 @@ class Dispatcher:
         self._windows = {c.name: DeliveryWindow.of(c) for c in config.channels}
         self._last_sent: dict[str, float] = {}
 
-    def run_once(self, limit: int = 500) -> DispatchReport:
-        """Send everything due now; returns what happened."""
-        self._seal_digests()
-        claimed = self._claim(limit)
+    def run_once(self, limit: int = 500, channels: Collection[str] | None = None) -> DispatchReport:
+        """Send everything due now (for the named channels, or all); returns what happened.
+
+        The daemon runs one loop per channel (`channels=[name]`), so a channel that hangs
+        delays nothing but itself; `check` sends every channel's share in parallel.
+        """
+        self._seal_digests(channels)
+        claimed = self._claim(limit, channels)
         if not claimed:
             return DispatchReport()
         by_channel: dict[str, list[_Claimed]] = defaultdict(list)
@@ -141,16 +145,17 @@ class Dispatcher:
             total += report
         return total
 
-    def next_due(self) -> datetime | None:
+    def next_due(self, channel: str | None = None) -> datetime | None:
         """When the earliest waiting delivery becomes due (None: nothing waiting)."""
+        query = select(func.min(Delivery.next_attempt_at)).where(
+            Delivery.state.in_(("pending", "held"))
+        )
+        if channel is not None:
+            query = query.where(Delivery.channel == channel)
         with self.db.reader() as session:
-            return session.scalar(
-                select(func.min(Delivery.next_attempt_at)).where(
-                    Delivery.state.in_(("pending", "held"))
-                )
-            )
+            return session.scalar(query)
 
-    def _seal_digests(self) -> None:
+    def _seal_digests(self, channels: Collection[str] | None) -> None:
         """Turn each digest channel's due held deliveries into one digest delivery.
 
         The digest is an event of its own (type "digest", carrying the batched payloads),
@@ -162,6 +167,7 @@ class Dispatcher:
                 select(Delivery.id, Delivery.channel, Delivery.payload, EventRow.payload)
                 .join(EventRow, EventRow.id == Delivery.event_id)
                 .where(Delivery.state == "held", Delivery.next_attempt_at <= now)
+                .where(_among(channels))
                 .order_by(Delivery.channel, EventRow.occurred_at, EventRow.id)
             ).all()
             batches: dict[str, list[tuple[str, dict[str, Any]]]] = defaultdict(list)
@@ -197,7 +203,7 @@ class Dispatcher:
                 )
                 log.info("digest %s for %s: %d event(s)", digest["id"], channel, len(items))
 
-    def _claim(self, limit: int) -> list[_Claimed]:
+    def _claim(self, limit: int, channels: Collection[str] | None = None) -> list[_Claimed]:
         now = self._clock()
         claimable = or_(Delivery.lease_until.is_(None), Delivery.lease_until < now)
         query = (
@@ -211,6 +217,7 @@ class Dispatcher:
             )
             .join(EventRow, EventRow.id == Delivery.event_id)
             .where(Delivery.state == "pending", Delivery.next_attempt_at <= now, claimable)
+            .where(_among(channels))
             .order_by(Delivery.created_at, Delivery.id)
             .limit(limit)
         )
@@ -343,6 +350,10 @@ class Dispatcher:
                 )
             )
         return report
+
+
+def _among(channels: Collection[str] | None) -> ColumnElement[bool]:
+    return true() if channels is None else Delivery.channel.in_(list(channels))
 
 
 def backoff(
