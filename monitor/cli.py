@@ -66,8 +66,14 @@ class App:
 
     def config(self) -> Config:
         if self._config is None:
+            from monitor.delivery.registry import rendering_problems
+
             path = find_config(self.config_path, os.environ)
-            self._config = load_config(path)
+            config = load_config(path)
+            problems = rendering_problems(config)
+            if problems:
+                raise ConfigError(problems)
+            self._config = config
             self.setup_logging()
         return self._config
 
@@ -616,10 +622,12 @@ def db_prune(app: App, older_than: str) -> None:
 @click.pass_obj
 def notify_test(app: App, channel_name: str | None) -> None:
     """Send a sample event through each channel (or one) and report the outcome."""
+    from dataclasses import replace
+
+    from monitor.delivery import samples
     from monitor.delivery.base import Message
     from monitor.delivery.registry import build_channels
     from monitor.ids import new_id
-    from monitor.records import Event, EventType, SourceRef
 
     config = app.config()
     channels = build_channels(config)
@@ -631,14 +639,7 @@ def notify_test(app: App, channel_name: str | None) -> None:
     for name, channel in channels.items():
         if channel_name and name != channel_name:
             continue
-        event = Event(
-            id=new_id("evt"),
-            type=EventType.TEST,
-            occurred_at=rfc3339(utcnow()),
-            source=SourceRef("model-monitor", "https://example.invalid/v1"),
-            tokens=(),
-            summary=f"test message for channel {name}",
-        )
+        event = replace(samples.sample_test(name), id=new_id("evt"), occurred_at=rfc3339(utcnow()))
         result = channel.send(Message(new_id("msg"), event.id, event.to_payload()))
         failed |= not result.ok
         outcome = "ok" if result.ok else f"FAILED: {result.error}"

@@ -72,3 +72,20 @@ def test_database_password_is_never_printed(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "hunter2-db-pass" not in done.stdout + done.stderr
     assert "127.0.0.1:1/x" in done.stdout
+
+
+def test_a_broken_user_template_fails_config_check(tmp_path: Path) -> None:
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    (templates / "event.txt.j2").write_text("{{ event.summary }} {{ event.no_such_key }}\n")
+    path = tmp_path / "config.toml"
+    path.write_text(
+        '[monitor]\ntemplates = "templates"\n\n[[channels]]\nname = "console"\ntype = "stdout"\n'
+    )
+    done = run("--config", str(path), "config", "check")
+    assert done.returncode == 78
+    assert "channels 'console'" in done.stderr
+    assert "no_such_key" in done.stderr
+
+    (templates / "event.txt.j2").write_text("{{ event.summary }}\n")
+    assert run("--config", str(path), "config", "check").returncode == 0

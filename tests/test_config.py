@@ -596,7 +596,7 @@ def test_channel_errors(tmp_path: Path) -> None:
     # The type is unknown so its own keys cannot be judged; near-misses are still caught.
     assert 'channels[0] "a": evnts: unknown key; did you mean "events"?' in joined
     assert "whatever" not in joined
-    assert 'channels[1] "b": type: missing; add type = "webhook" (one of: fake, stdout,' in joined
+    assert 'channels[1] "b": type: missing; add type = "webhook" (one of: ' in joined
     assert (
         'channels[1] "b": events: unknown event "models.change" (did you mean "models.changed"?)'
     ) in joined

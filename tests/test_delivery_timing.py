@@ -173,6 +173,9 @@ class _Recorder(Channel):
         super().__init__(config)
         self.times: list[float] = []
 
+    def render(self, payload: object) -> object:
+        return payload
+
     def send(self, message: Message) -> SendResult:
         self.times.append(time.monotonic())
         return SendResult.success()

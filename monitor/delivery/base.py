@@ -67,5 +67,13 @@ class Channel(ABC):
     def send(self, message: Message) -> SendResult:
         """Deliver once. Never raises for delivery failures: returns a SendResult."""
 
+    @abstractmethod
+    def render(self, payload: Mapping[str, Any]) -> object:
+        """What `send` would put on the wire for this payload, without sending it.
+
+        `config check` renders sample events through every channel, so a broken user
+        template is found at once rather than at the first real alert.
+        """
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections; called when the dispatcher stops."""

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 from monitor.config.model import Config
+from monitor.delivery import samples
+from monitor.delivery.apprise import AppriseChannel
 from monitor.delivery.base import Channel
+from monitor.delivery.email import EmailChannel
+from monitor.delivery.slack import SlackChannel
 from monitor.delivery.stdout import StdoutChannel
 from monitor.delivery.templates import Templates
 from monitor.delivery.webhook import WebhookChannel
 
 CHANNELS: dict[str, type[Channel]] = {
+    "apprise": AppriseChannel,
+    "email": EmailChannel,
+    "slack": SlackChannel,
     "stdout": StdoutChannel,
     "webhook": WebhookChannel,
 }
@@ -17,3 +24,26 @@ CHANNELS: dict[str, type[Channel]] = {
 def build_channels(config: Config) -> dict[str, Channel]:
     templates = Templates(config.monitor.templates)
     return {c.name: CHANNELS[c.type](c, templates) for c in config.channels}
+
+
+def rendering_problems(config: Config) -> list[str]:
+    """Render every sample event (and a digest of them) through every configured channel.
+
+    Returns one line per failure, naming the channel and what broke, so a broken user
+    template stops `config check`, `check` and `run` instead of a 3 a.m. alert.
+    """
+    events = samples.all_payloads()
+    payloads = [*events, samples.digest(events)]
+    problems = []
+    for name, channel in build_channels(config).items():
+        for payload in payloads:
+            try:
+                channel.render(payload)
+            except Exception as exc:  # any failure here would fail a real delivery
+                where = f" ({config.monitor.templates})" if config.monitor.templates else ""
+                problems.append(
+                    f"channels {name!r}: cannot render a {payload['type']} event{where}: {exc}"
+                )
+                break
+        channel.close()
+    return problems

@@ -3,6 +3,7 @@ examples under docs/. Built through the real grouping code, so they are what use
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from monitor.events.grouping import TokenOutcome, build_events
@@ -94,6 +95,15 @@ def sample_test(channel: str = "ops") -> Event:
         tokens=(),
         summary=f"test message for channel {channel}",
     )
+
+
+def digest(payloads: list[dict[str, Any]]) -> dict[str, Any]:
+    from monitor.delivery.outbox import digest_payload  # the outbox builds real digests
+
+    return {
+        **digest_payload(payloads, datetime(2026, 11, 27, 9, 0, tzinfo=UTC)),
+        "id": "evt_sample_digest_0001",
+    }
 
 
 def all_payloads() -> list[dict[str, Any]]:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import sys
 import threading
-from typing import ClassVar, TextIO
+from collections.abc import Mapping
+from typing import Any, ClassVar, TextIO
 
 from monitor.config.model import ChannelConfig
 from monitor.delivery.base import Channel, Message, SendResult
@@ -25,8 +26,11 @@ class StdoutChannel(Channel):
         super().__init__(config, templates)
         self._stream = stream
 
+    def render(self, payload: Mapping[str, Any]) -> str:
+        return self.templates.render("event.txt.j2", payload)
+
     def send(self, message: Message) -> SendResult:
-        text = self.templates.render("event.txt.j2", message.payload)
+        text = self.render(message.payload)
         stream = self._stream or sys.stdout
         with _write_lock:
             stream.write(text.rstrip("\n") + "\n")

@@ -45,7 +45,10 @@ class Templates:
         loaders.append(PackageLoader("monitor", "templates"))
         self.env = SandboxedEnvironment(
             loader=ChoiceLoader(loaders),
-            autoescape=select_autoescape(["html", "htm", "xml"], default_for_string=False),
+            # "page.html.j2" counts as HTML: escaping follows the name before ".j2".
+            autoescape=select_autoescape(
+                ["html", "htm", "xml", "html.j2", "htm.j2", "xml.j2"], default_for_string=False
+            ),
             undefined=StrictUndefined,
             trim_blocks=True,
             lstrip_blocks=True,

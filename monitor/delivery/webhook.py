@@ -52,8 +52,12 @@ class WebhookChannel(Channel):
                 problems.append(("secret", str(exc)))
         return problems
 
+    def render(self, payload: Mapping[str, Any]) -> bytes:
+        """The payload itself: receivers get the versioned JSON, not a template's output."""
+        return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+
     def send(self, message: Message) -> SendResult:
-        body = json.dumps(message.payload, separators=(",", ":"), ensure_ascii=False).encode()
+        body = self.render(message.payload)
         timestamp = int(time.time())
         headers = {
             "content-type": "application/json",
