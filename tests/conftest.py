@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from monitor.sim import GatewaySimulator, WebhookReceiver
+from tests.smtp_sink import smtp_server  # noqa: F401 - a fixture, shared by name
 
 POSTGRES_URL = os.environ.get("MODEL_MONITOR_TEST_POSTGRES_URL")
 REQUIRE_POSTGRES = os.environ.get("MODEL_MONITOR_REQUIRE_POSTGRES") == "1"

@@ -6,17 +6,12 @@ from __future__ import annotations
 import os
 import socket
 import ssl
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from email import message_from_bytes
 from email.message import EmailMessage
-from email.policy import default as default_policy
 from pathlib import Path
 from typing import Any
 
 import pytest
 import trustme
-from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from monitor.config import ChannelConfig, ConfigError, Secret, load_config
@@ -24,6 +19,7 @@ from monitor.delivery import samples
 from monitor.delivery.base import Message, SendResult
 from monitor.delivery.email import EmailChannel, header_text, subject, thread_id
 from monitor.delivery.templates import Templates
+from tests.smtp_sink import Collector, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "docs" / "examples"
@@ -34,73 +30,12 @@ HOSTILE = "a\r\nBcc: x@evil.example"
 SCRIPT = "<script>alert(1)</script>"
 
 
-# -- a real SMTP server ----------------------------------------------------------------
-
-
-@dataclass
-class Received:
-    mail_from: str
-    rcpt_tos: list[str]
-    mail: EmailMessage
-    raw: bytes
-
-
-@dataclass
-class Collector:
-    """aiosmtpd handler: keeps every message; canned replies stand in for picky servers."""
-
-    received: list[Received] = field(default_factory=list)
-    data_reply: str | None = None
-    rcpt_replies: dict[str, str] = field(default_factory=dict)
-
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options) -> str:
-        if address in self.rcpt_replies:
-            return self.rcpt_replies[address]
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server, session, envelope) -> str:
-        if self.data_reply:
-            return self.data_reply
-        mail = message_from_bytes(envelope.content, policy=default_policy)
-        received = Received(envelope.mail_from, list(envelope.rcpt_tos), mail, envelope.content)
-        self.received.append(received)
-        return "250 Message accepted for delivery"
-
-
 def authenticator(server, session, envelope, mechanism, auth_data) -> AuthResult:
     ok = isinstance(auth_data, LoginPassword) and (auth_data.login, auth_data.password) == (
         USER.encode(),
         PASSWORD.encode(),
     )
     return AuthResult(success=ok, handled=False)  # handled=False: aiosmtpd sends the 535
-
-
-def free_port() -> int:
-    """aiosmtpd 1.4.6 cannot listen on port 0: ask the kernel for a free port first."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture
-def smtp_server() -> Iterator[Any]:
-    """Start aiosmtpd servers on loopback: start(**Controller kwargs) -> (handler, port)."""
-    controllers: list[Controller] = []
-
-    def start(handler: Collector | None = None, **kwargs: Any) -> tuple[Collector, int]:
-        handler = handler or Collector()
-        port = free_port()
-        controller = Controller(
-            handler, hostname="127.0.0.1", port=port, server_hostname="localhost", **kwargs
-        )
-        controller.start()
-        controllers.append(controller)
-        return handler, port
-
-    yield start
-    for controller in controllers:
-        controller.stop()
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from monitor.config import ChannelConfig, Secret
 from monitor.delivery.base import Message
 from monitor.delivery.webhook import WebhookChannel
-from monitor.events import load_event_schema
+from monitor.events import load_event_schema, payload_errors
 
 SECRET = "whsec_" + base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()
 OLD_SECRET = "whsec_" + base64.b64encode(b"old-secret-old-secret-old-secret").decode()
@@ -112,3 +112,21 @@ def test_the_url_never_appears_in_errors() -> None:
     result = channel(secret_url).send(Message("msg_u", "evt_1", PAYLOAD))
     assert not result.ok
     assert "secret-path-canary" not in json.dumps(result.error)
+
+
+def test_example_in_docs_is_current() -> None:
+    """docs/examples shows the exact body; MODEL_MONITOR_UPDATE_EXAMPLES=1 rewrites it."""
+    import os
+    from pathlib import Path
+
+    from monitor.delivery import samples
+
+    payload = samples.models_changed().to_payload()
+    text = json.dumps(payload, indent=2, ensure_ascii=False) + "\n"
+    path = (
+        Path(__file__).resolve().parent.parent / "docs" / "examples" / "webhook-models-changed.json"
+    )
+    if os.environ.get("MODEL_MONITOR_UPDATE_EXAMPLES") == "1":
+        path.write_text(text, encoding="utf-8")
+    assert path.read_text(encoding="utf-8") == text, f"{path} is stale"
+    assert payload_errors(payload) == []
