@@ -287,6 +287,8 @@ def _token_line(t: Any) -> str:
     head = f"{t.source}/{t.token}"
     if t.error is not None:
         return f"{head}: FAILED {describe_error(t.error)}"
+    if t.outcome == "skipped":
+        return f"{head}: skipped (the source asked us to wait after an HTTP 429)"
     if t.baseline:
         return f"{head}: ok, {t.model_count} models (baseline recorded)"
     if not t.changes:

@@ -14,14 +14,14 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from monitor.clock import rfc3339, utcnow
-from monitor.config import Config, SourceConfig, TokenConfig
+from monitor.config import Config, MonitorSettings, SourceConfig, TokenConfig
 from monitor.delivery.outbox import enqueue
 from monitor.events.grouping import TokenOutcome, build_events
 from monitor.events.guard import TokenView, observe
@@ -29,6 +29,7 @@ from monitor.events.health import Health, next_health
 from monitor.ids import new_id
 from monitor.records import (
     Change,
+    ChangeType,
     ErrorKind,
     Event,
     FetchError,
@@ -37,8 +38,9 @@ from monitor.records import (
     SourceRef,
 )
 from monitor.sources.http import fetch_models
+from monitor.sources.usage import explain_auth_failure
 from monitor.store.database import Database
-from monitor.store.schema import Check, Snapshot, TokenState
+from monitor.store.schema import Check, Snapshot, SourceState, TokenState
 from monitor.store.snapshots import SnapshotStore
 
 log = logging.getLogger("monitor.check")
@@ -95,15 +97,22 @@ class Checker:
 
     # -- fetching (no transaction open) ------------------------------------------------
 
-    def _confirmed_counts(self, tokens: Sequence[TokenConfig]) -> dict[str, int]:
+    def _prior(self, tokens: Sequence[TokenConfig]) -> dict[str, _Prior]:
+        """What the last cycle left, read before fetching (no transaction is held open)."""
         names = [t.name for t in tokens]
         with self.db.reader() as session:
             rows = session.execute(
-                select(TokenState.token, Snapshot.model_count)
-                .join(Snapshot, Snapshot.id == TokenState.confirmed_snapshot_id)
+                select(TokenState.token, Snapshot.model_count, TokenState.failing)
+                .outerjoin(Snapshot, Snapshot.id == TokenState.confirmed_snapshot_id)
                 .where(TokenState.token.in_(names))
             )
-            return {token: count for token, count in rows}
+            return {token: _Prior(count, bool(failing)) for token, count, failing in rows}
+
+    def _backoff_until(self, source: SourceConfig) -> datetime | None:
+        with self.db.reader() as session:
+            return session.scalar(
+                select(SourceState.backoff_until).where(SourceState.source == source.name)
+            )
 
     def _fetch_one(
         self, source: SourceConfig, token: TokenConfig, confirmed: int | None
@@ -128,14 +137,34 @@ class Checker:
         return result
 
     def fetch_all(self, source: SourceConfig, tokens: Sequence[TokenConfig]) -> list[FetchResult]:
-        confirmed = self._confirmed_counts(tokens)
+        prior = self._prior(tokens)
         workers = max(1, min(self.config.monitor.concurrency, len(tokens)))
+
+        def fetch(token: TokenConfig) -> FetchResult:
+            before = prior.get(token.name, _Prior(None, False))
+            result = self._fetch_one(source, token, before.confirmed)
+            return self._explained(source, token, result, before)
+
         if workers == 1:
-            return [self._fetch_one(source, t, confirmed.get(t.name)) for t in tokens]
+            return [fetch(t) for t in tokens]
         with ThreadPoolExecutor(workers, thread_name_prefix=f"fetch-{source.name}") as pool:
-            return list(
-                pool.map(lambda t: self._fetch_one(source, t, confirmed.get(t.name)), tokens)
-            )
+            return list(pool.map(fetch, tokens))
+
+    def _explained(
+        self, source: SourceConfig, token: TokenConfig, result: FetchResult, before: _Prior
+    ) -> FetchResult:
+        """A 401 that starts a failing spell, with new-api's reason when it gives one."""
+        if (
+            isinstance(result, FetchError)
+            and result.kind is ErrorKind.AUTH
+            and not before.failing
+            and source.flavor == "new-api"
+            and source.explain_auth
+        ):
+            detail = explain_auth_failure(source, token, self.config.monitor)
+            if detail:
+                return replace(result, detail=detail)
+        return result
 
     # -- one cycle -----------------------------------------------------------------------
 
@@ -148,6 +177,9 @@ class Checker:
     ) -> CycleReport:
         tokens = tuple(tokens if tokens is not None else self.config.tokens_of(source.name))
         started = self._clock()
+        backoff = self._backoff_until(source)
+        if backoff is not None and backoff > started:
+            return self._skip(source, tokens, backoff, started, dry_run=dry_run)
         results = self.fetch_all(source, tokens)
         with self.db.session(commit=not dry_run) as session:
             now = self._clock()
@@ -157,6 +189,7 @@ class Checker:
                 report, outcome = self._record(session, source, token, result, started, now)
                 reports.append(report)
                 outcomes.append(outcome)
+            _update_backoff(session, source, results, now)
             ref = SourceRef(source.name, source.base_url)
             events = build_events(ref, outcomes, rfc3339(now), lambda: new_id("evt"))
             for event in events:
@@ -164,6 +197,37 @@ class Checker:
         for report in reports:
             _log_check(report)
         return CycleReport(source.name, tuple(reports), tuple(events))
+
+    def _skip(
+        self,
+        source: SourceConfig,
+        tokens: Sequence[TokenConfig],
+        until: datetime,
+        started: datetime,
+        *,
+        dry_run: bool,
+    ) -> CycleReport:
+        """The source said "slow down": record the polls as skipped, ask nothing."""
+        message = f"skipped: {source.name} asked to wait until {rfc3339(until)} (HTTP 429)"
+        with self.db.session(commit=not dry_run) as session:
+            for token in tokens:
+                session.add(
+                    Check(
+                        source=source.name,
+                        token=token.name,
+                        fingerprint=token.fingerprint,
+                        started_at=started,
+                        duration_ms=0,
+                        outcome=SKIPPED,
+                        message=message,
+                        baseline=False,
+                    )
+                )
+        log.info("check source=%s outcome=skipped until=%s", source.name, rfc3339(until))
+        reports = tuple(
+            TokenReport(source.name, t.name, SKIPPED, None, (), False, None, 0.0) for t in tokens
+        )
+        return CycleReport(source.name, reports, ())
 
     def check(self, token_names: Sequence[str] = (), *, dry_run: bool = False) -> list[CycleReport]:
         """Check every source (or only the named tokens), one cycle each."""
@@ -203,10 +267,11 @@ class Checker:
         )
         changes: list[Change] = []
         is_baseline = False
+        notice = None
         snapshot_id = None
         if isinstance(result, FetchOk):
             snapshot_id = self.snapshots.put(session, result.models, now)
-            changes, is_baseline = self._observe(session, state, result, snapshot_id)
+            changes, is_baseline, notice = self._observe(session, state, result, snapshot_id)
             state.last_snapshot_id = snapshot_id
             state.last_ok_at = now
         _store_health(state, health)
@@ -239,21 +304,25 @@ class Checker:
             error=error,
             duration=result.duration,
         )
-        return report, TokenOutcome(token.name, tuple(changes), transition, error)
+        return report, TokenOutcome(token.name, tuple(changes), transition, error, notice)
 
     def _observe(
         self, session: Session, state: TokenState, result: FetchOk, snapshot_id: int
-    ) -> tuple[list[Change], bool]:
-        """Run the flap guard; returns the changes to report and whether this was the baseline."""
+    ) -> tuple[list[Change], bool, str | None]:
+        """Run the flap guard: the changes to report, whether this was the baseline, and
+        a plain notice when the token lost most of its models at once."""
         if state.confirmed_snapshot_id is None:
             state.confirmed_snapshot_id = snapshot_id
             state.pending = "{}"
-            return [], True
+            return [], True, None
         pending = json.loads(state.pending or "{}")
         if snapshot_id == state.confirmed_snapshot_id and not pending:
-            return [], False  # the common case: nothing moved
+            return [], False, None  # the common case: nothing moved
+        settings = self.config.monitor
         view = TokenView(self.snapshots.load(session, state.confirmed_snapshot_id), pending)
-        new_view, changes = observe(view, result.models, self.config.monitor.confirm_checks)
+        new_view, changes = observe(
+            view, result.models, settings.confirm_checks, mass_share=settings.mass_change_share
+        )
         if new_view.confirmed == result.models:
             state.confirmed_snapshot_id = snapshot_id
         elif changes:
@@ -261,7 +330,52 @@ class Checker:
                 session, new_view.confirmed, self._clock()
             )
         state.pending = json.dumps(dict(new_view.pending), sort_keys=True)
-        return changes, False
+        return (
+            changes,
+            False,
+            _mass_removal_notice(state.token, changes, len(view.confirmed), settings),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _Prior:
+    confirmed: int | None  # models in the confirmed view
+    failing: bool
+
+
+SKIPPED = "skipped"
+DEFAULT_BACKOFF = 60.0  # seconds, when a 429 does not say how long to wait
+
+
+def _update_backoff(
+    session: Session, source: SourceConfig, results: Sequence[FetchResult], now: datetime
+) -> None:
+    """Remember the longest wait any 429 asked for; forget it once it has passed."""
+    waits = [
+        r.retry_after if r.retry_after is not None else DEFAULT_BACKOFF
+        for r in results
+        if isinstance(r, FetchError) and r.kind is ErrorKind.RATE_LIMITED
+    ]
+    session.execute(delete(SourceState).where(SourceState.source == source.name))
+    if waits:
+        until = now + timedelta(seconds=max(waits))
+        session.add(SourceState(source=source.name, backoff_until=until, reason="HTTP 429"))
+        log.warning(
+            "source %s is rate limiting; its polls wait until %s", source.name, rfc3339(until)
+        )
+
+
+def _mass_removal_notice(
+    token: str, changes: Sequence[Change], before: int, settings: MonitorSettings
+) -> str | None:
+    removed = sum(1 for c in changes if c.type is ChangeType.REMOVED)
+    if not before or removed <= settings.mass_change_share * before:
+        return None
+    checks = max(settings.confirm_checks, 2)
+    return (
+        f"{token} lost {removed} of its {before} models ({removed / before:.0%}) at once, "
+        f"confirmed by {checks} consecutive checks"
+    )
 
 
 def _is_mass_drop(before: int, after: int, share: float) -> bool:

@@ -142,9 +142,17 @@ class FetchError:
     status: int | None = None
     retry_after: float | None = None  # seconds, from retry-after-ms / Retry-After
     duration: float = 0.0
+    detail: str | None = None  # why, when the source can say (new-api's usage endpoint)
 
     def to_json(self) -> dict[str, Any]:
-        return {"kind": str(self.kind), "status": self.status, "message": self.message}
+        out: dict[str, Any] = {
+            "kind": str(self.kind),
+            "status": self.status,
+            "message": self.message,
+        }
+        if self.detail:
+            out["detail"] = self.detail
+        return out
 
 
 FetchResult = FetchOk | FetchError
@@ -233,6 +241,12 @@ class Event:
     summary: str
     changes: tuple[Change, ...] = ()
     error: FetchError | None = None
+    # (token, what is unusual about its changes), e.g. a mass removal; said plainly.
+    notices: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def notice(self) -> str | None:
+        return "; ".join(text for _, text in self.notices) or None
 
     def to_payload(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -247,4 +261,6 @@ class Event:
         }
         if self.error is not None:
             out["error"] = self.error.to_json()
+        if self.notices:
+            out["notice"] = self.notice
         return out

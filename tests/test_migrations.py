@@ -17,6 +17,7 @@ TABLES = {
     "deliveries",
     "delivery_attempts",
     "channel_state",
+    "source_state",
 }
 
 

@@ -59,7 +59,7 @@ MONITOR_KEYS = (
     "templates",
     "delivery_lease",
 )
-SOURCE_KEYS = ("name", "base_url", "flavor", "ca_bundle", "verify_tls", "timeout")
+SOURCE_KEYS = ("name", "base_url", "flavor", "ca_bundle", "verify_tls", "timeout", "explain_auth")
 TOKEN_KEYS = ("name", "source", "token", "channels")
 CHANNEL_KEYS = (
     "name",
@@ -333,6 +333,7 @@ class _Loader:
             ca_bundle=ca_bundle,
             verify_tls=bool(verify_tls),
             timeout=table.duration("timeout", None),
+            explain_auth=table.boolean("explain_auth", True) is not False,
         )
 
     # -- [[tokens]] ----------------------------------------------------------------------

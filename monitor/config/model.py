@@ -107,6 +107,7 @@ class SourceConfig:
     ca_bundle: str | None = None
     verify_tls: bool = True
     timeout: float | None = None  # overrides [monitor].timeout
+    explain_auth: bool = True  # new-api: after a 401, ask /api/usage/token/ why
 
 
 @dataclass(frozen=True, slots=True)

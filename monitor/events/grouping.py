@@ -34,6 +34,7 @@ class TokenOutcome:
     changes: tuple[Change, ...] = ()
     transition: Transition | None = None
     error: FetchError | None = None
+    notice: str | None = None  # said plainly in the event, e.g. a mass removal
 
 
 def build_events(
@@ -88,6 +89,7 @@ def build_events(
     changes = group_changes(outcomes)
     if changes:
         tokens = _unique_sorted(token for change in changes for token in change.tokens)
+        notices = tuple((o.token, o.notice) for o in outcomes if o.notice and o.changes)
         events.append(
             Event(
                 id=new_id(),
@@ -95,8 +97,9 @@ def build_events(
                 occurred_at=occurred_at,
                 source=source,
                 tokens=tokens,
-                summary=summarize(changes, source.name),
+                summary=_with_notices(summarize(changes, source.name), notices),
                 changes=tuple(changes),
+                notices=notices,
             )
         )
     return events
@@ -157,6 +160,8 @@ def describe_error(error: FetchError | None) -> str:
         text += f" (HTTP {error.status})"
     if error.message:
         text += f": {error.message}"
+    if error.detail:
+        text += f"; {error.detail}"
     return text
 
 
@@ -231,6 +236,7 @@ def filter_for_channel(
     event_tokens = narrow(event.tokens)
     if seen:  # drop tokens whose every change was filtered out
         event_tokens = tuple(t for t in event_tokens if t in seen)
+    notices = tuple((token, text) for token, text in event.notices if token in event_tokens)
     if (
         event_tokens == event.tokens
         and len(kept) == len(event.changes)
@@ -241,8 +247,13 @@ def filter_for_channel(
         event,
         tokens=event_tokens,
         changes=tuple(kept),
-        summary=summarize(kept, event.source.name),
+        summary=_with_notices(summarize(kept, event.source.name), notices),
+        notices=notices,
     )
+
+
+def _with_notices(summary: str, notices: tuple[tuple[str, str], ...]) -> str:
+    return "; ".join([summary, *(text for _, text in notices)])
 
 
 def _glob_matcher(globs: Collection[str]) -> Callable[[str], bool] | None:

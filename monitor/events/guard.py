@@ -49,12 +49,18 @@ def baseline(seen: Mapping[str, ModelRecord]) -> TokenView:
 
 
 def observe(
-    view: TokenView, seen: Mapping[str, ModelRecord], confirm_checks: int
+    view: TokenView,
+    seen: Mapping[str, ModelRecord],
+    confirm_checks: int,
+    *,
+    mass_share: float | None = None,
 ) -> tuple[TokenView, list[Change]]:
     """Feed one successful check; return the new state and the changes to report.
 
     The changes carry no tokens (grouping fills them in) and are sorted by model id,
-    type order and field.
+    type order and field. When more than `mass_share` of the confirmed models are
+    missing at once, their removal needs at least two checks even with
+    `confirm_checks = 1`: a list that collapses is confirmed before anyone is told.
     """
     if confirm_checks < 1:
         raise ValueError(f"confirm_checks must be at least 1, got {confirm_checks}")
@@ -90,11 +96,15 @@ def observe(
                 pending[model_id] = count
 
     if present < len(confirmed):
+        missing = len(confirmed) - present
+        needed = confirm_checks
+        if mass_share is not None and missing > mass_share * len(confirmed):
+            needed = max(confirm_checks, 2)
         for model_id, old in confirmed.items():
             if model_id in seen:
                 continue
             count = view.pending.get(model_id, 0) + 1
-            if count >= confirm_checks:
+            if count >= needed:
                 changes.append(Change(ChangeType.REMOVED, model_id, record=old))
                 del confirm()[model_id]
             else:

@@ -470,6 +470,11 @@ class _Token:
     def expired(self) -> bool:
         return self.expires_at != -1 and self.expires_at <= time.time()
 
+    @property
+    def refused(self) -> bool:
+        """new-api refuses expired and exhausted tokens alike: 401 "Invalid token"."""
+        return self.expired or self.total_available <= 0
+
 
 @dataclass
 class _QueuedFault:
@@ -566,8 +571,16 @@ class GatewaySimulator(LoopbackServer):
             self._token(value).expires_at = int(time.time()) - 1
 
     def renew_token(self, value: str) -> None:
+        """Undo expire_token and exhaust_token: the token works again."""
         with self._lock:
-            self._token(value).expires_at = -1
+            state = self._token(value)
+            state.expires_at = -1
+            state.total_available = max(state.total_available, 500_000)
+
+    def exhaust_token(self, value: str) -> None:
+        """From now on the token has no quota left (and gets the same 401)."""
+        with self._lock:
+            self._token(value).total_available = 0
 
     def visible_models(self, value: str) -> list[dict[str, Any]]:
         """The models the token sees now, in new-api format (what a test expects)."""
@@ -671,7 +684,7 @@ class GatewaySimulator(LoopbackServer):
         if path not in _MODELS_PATHS:
             message = f"Invalid URL ({handler.command} {path})"
             return _Response(404, _encode(_error_body(message, "invalid_request_error")))
-        if state is None or state.expired:
+        if state is None or state.refused:
             return self._unauthorized()
         return _Response(200, self._list_body(model_set, random.Random(seed)))
 

@@ -156,7 +156,7 @@ class _NoNetrc(AuthBase):
 _NO_NETRC = _NoNetrc()
 
 
-def _session() -> requests.Session:
+def session() -> requests.Session:
     """This thread's session: requests does not promise a Session is thread-safe."""
     session: requests.Session | None = getattr(_local, "session", None)
     if session is None:
@@ -264,7 +264,7 @@ class _Walk:
         remaining = self._remaining(0)
         started = time.monotonic()
         try:
-            response = _session().get(
+            response = session().get(
                 request.url,
                 params=list(request.params) or None,
                 headers=request.wire_headers(),

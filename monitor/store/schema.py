@@ -168,6 +168,16 @@ class DeliveryAttempt(Base):
     error: Mapped[str | None] = mapped_column(Text)
 
 
+class SourceState(Base):
+    """A source asked us to slow down (HTTP 429): its polls are skipped until then."""
+
+    __tablename__ = "source_state"
+
+    source: Mapped[str] = mapped_column(String(200), primary_key=True)
+    backoff_until: Mapped[datetime] = mapped_column(UTCDateTime)
+    reason: Mapped[str] = mapped_column(Text)
+
+
 class ChannelState(Base):
     """A channel switched off because its destination is gone (HTTP 410, Slack's 404)."""
 

@@ -1,0 +1,74 @@
+"""Explaining a 401 from new-api: expired, or out of quota?
+
+Since 2026-04 new-api answers every refused token with the same "Invalid token", but its
+`GET /api/usage/token/` still answers for expired and exhausted tokens. It is rate
+limited (20 calls in 20 minutes per IP), so the pipeline asks once per failing spell,
+and only after a 401.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+import requests
+
+from monitor.config import MonitorSettings, SourceConfig, TokenConfig
+from monitor.sources.http import session
+
+log = logging.getLogger("monitor.sources")
+
+USAGE_PATH = "/api/usage/token/"
+_BODY_LIMIT = 64 * 1024
+
+
+def site_root(base_url: str) -> str:
+    """`https://gw.example/v1` -> `https://gw.example`: the usage route is not under /v1."""
+    root = base_url.rstrip("/")
+    return root.removesuffix("/v1")
+
+
+def explain_auth_failure(
+    source: SourceConfig,
+    token: TokenConfig,
+    settings: MonitorSettings,
+    now: datetime | None = None,
+) -> str | None:
+    """A short, secret-free reason for a refused token, or None when the gateway won't say."""
+    try:
+        response = session().get(
+            site_root(source.base_url) + USAGE_PATH,
+            headers={"Authorization": f"Bearer {token.secret.reveal()}"},
+            timeout=min(source.timeout or settings.timeout, 10.0),
+            verify=source.ca_bundle or source.verify_tls,
+            allow_redirects=False,
+            stream=True,
+        )
+        with response:
+            body = response.raw.read(_BODY_LIMIT, decode_content=True)
+            status = response.status_code
+    except requests.RequestException as exc:
+        log.debug("usage lookup for token %s failed: %s", token.name, type(exc).__name__)
+        return None
+    if status != 200:
+        return None
+    try:
+        data = json.loads(body).get("data")
+    except (ValueError, AttributeError):
+        return None
+    return describe_usage(data, now or datetime.now(UTC)) if isinstance(data, dict) else None
+
+
+def describe_usage(data: dict[str, Any], now: datetime) -> str | None:
+    expires_at = data.get("expires_at")
+    if isinstance(expires_at, int | float) and expires_at > 0:
+        when = datetime.fromtimestamp(expires_at, UTC)
+        if when <= now:
+            return f"the token expired at {when.strftime('%Y-%m-%dT%H:%M:%SZ')}"
+    available = data.get("total_available")
+    unlimited = data.get("unlimited_quota") is True
+    if not unlimited and isinstance(available, int | float) and available <= 0:
+        return "the token has no quota left"
+    return None
