@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -26,6 +26,7 @@ from monitor.delivery.outbox import enqueue
 from monitor.events.grouping import TokenOutcome, build_events
 from monitor.events.guard import TokenView, observe
 from monitor.events.health import Health, next_health
+from monitor.events.thresholds import FieldPolicy
 from monitor.ids import new_id
 from monitor.records import (
     Change,
@@ -35,6 +36,7 @@ from monitor.records import (
     FetchError,
     FetchOk,
     FetchResult,
+    ModelRecord,
     SourceRef,
 )
 from monitor.sources.http import fetch_models
@@ -270,8 +272,12 @@ class Checker:
         notice = None
         snapshot_id = None
         if isinstance(result, FetchOk):
-            snapshot_id = self.snapshots.put(session, result.models, now)
-            changes, is_baseline, notice = self._observe(session, state, result, snapshot_id)
+            policy = FieldPolicy(source.ignore_fields, source.thresholds)
+            models = policy.strip(result.models)
+            snapshot_id = self.snapshots.put(session, models, now)
+            changes, is_baseline, notice = self._observe(
+                session, state, models, snapshot_id, policy
+            )
             state.last_snapshot_id = snapshot_id
             state.last_ok_at = now
         _store_health(state, health)
@@ -307,7 +313,12 @@ class Checker:
         return report, TokenOutcome(token.name, tuple(changes), transition, error, notice)
 
     def _observe(
-        self, session: Session, state: TokenState, result: FetchOk, snapshot_id: int
+        self,
+        session: Session,
+        state: TokenState,
+        models: Mapping[str, ModelRecord],
+        snapshot_id: int,
+        policy: FieldPolicy,
     ) -> tuple[list[Change], bool, str | None]:
         """Run the flap guard: the changes to report, whether this was the baseline, and
         a plain notice when the token lost most of its models at once."""
@@ -320,10 +331,11 @@ class Checker:
             return [], False, None  # the common case: nothing moved
         settings = self.config.monitor
         view = TokenView(self.snapshots.load(session, state.confirmed_snapshot_id), pending)
+        seen = policy.settle(view.confirmed, models)
         new_view, changes = observe(
-            view, result.models, settings.confirm_checks, mass_share=settings.mass_change_share
+            view, seen, settings.confirm_checks, mass_share=settings.mass_change_share
         )
-        if new_view.confirmed == result.models:
+        if new_view.confirmed == models:
             state.confirmed_snapshot_id = snapshot_id
         elif changes:
             state.confirmed_snapshot_id = self.snapshots.put(

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any
 
@@ -83,6 +85,32 @@ def _thaw(value: FieldValue) -> Any:
 
 
 Models = Mapping[str, ModelRecord]
+
+
+def number(value: Any) -> Decimal | None:
+    """A field value as a number: ints, floats and decimal strings ("0.0000025")."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int | float):
+        return (
+            None if isinstance(value, float) and not math.isfinite(value) else Decimal(str(value))
+        )
+    if isinstance(value, str):
+        try:
+            parsed = Decimal(value.strip())
+        except InvalidOperation:
+            return None
+        return parsed if parsed.is_finite() else None
+    return None
+
+
+def percent_change(before: Any, after: Any) -> float | None:
+    """(after - before) / before in percent, rounded to 0.01; None unless both are numbers
+    and `before` is not zero."""
+    old, new = number(before), number(after)
+    if old is None or new is None or old == 0:
+        return None
+    return round(float((new - old) / abs(old) * 100), 2)
 
 
 def canonical_json(models: Models) -> bytes:
@@ -213,6 +241,9 @@ class Change:
             out["field"] = self.field
             out["before"] = _thaw(self.before)
             out["after"] = _thaw(self.after)
+            percent = percent_change(self.before, self.after)
+            if percent is not None:
+                out["percent"] = percent
         return out
 
 

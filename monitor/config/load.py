@@ -59,7 +59,17 @@ MONITOR_KEYS = (
     "templates",
     "delivery_lease",
 )
-SOURCE_KEYS = ("name", "base_url", "flavor", "ca_bundle", "verify_tls", "timeout", "explain_auth")
+SOURCE_KEYS = (
+    "name",
+    "base_url",
+    "flavor",
+    "ca_bundle",
+    "verify_tls",
+    "timeout",
+    "explain_auth",
+    "ignore_fields",
+    "thresholds",
+)
 TOKEN_KEYS = ("name", "source", "token", "channels")
 CHANNEL_KEYS = (
     "name",
@@ -334,6 +344,8 @@ class _Loader:
             verify_tls=bool(verify_tls),
             timeout=table.duration("timeout", None),
             explain_auth=table.boolean("explain_auth", True) is not False,
+            ignore_fields=table.globs("ignore_fields"),
+            thresholds=table.thresholds("thresholds"),
         )
 
     # -- [[tokens]] ----------------------------------------------------------------------
@@ -421,6 +433,20 @@ class _Loader:
                 continue
             values[key] = table.option(key, option)
         return values
+
+
+def _percent(raw: Any) -> float | None:
+    """ "1%" -> 0.01; 0.01 -> 0.01; anything else (or negative) -> None."""
+    if isinstance(raw, bool):
+        return None
+    if isinstance(raw, str) and raw.strip().endswith("%"):
+        try:
+            raw = float(raw.strip()[:-1]) / 100
+        except ValueError:
+            return None
+    if isinstance(raw, int | float) and 0 <= raw < 100:
+        return float(raw)
+    return None
 
 
 class _Table:
@@ -632,6 +658,23 @@ class _Table:
             self.problem(key, f'expected a list of strings like ["a", "b"], got {got}')
             return default
         return tuple(value)
+
+    def thresholds(self, key: str) -> tuple[tuple[str, float], ...]:
+        """`{ "pricing.*" = "1%", context_window = 0.05 }`: glob -> smallest relative change."""
+        value = self._get(key)
+        if value is _MISSING:
+            return ()
+        if not isinstance(value, dict):
+            self.problem(key, f'expected a table like {{ "pricing.*" = "1%" }}, got {_kind(value)}')
+            return ()
+        found = []
+        for pattern, raw in value.items():
+            share = _percent(raw)
+            if share is None:
+                self.problem(key, f'{_show(pattern)}: expected a percentage like "1%" or 0.01')
+                continue
+            found.append((pattern, share))
+        return tuple(found)
 
     def globs(self, key: str) -> tuple[str, ...]:
         """Model id patterns (fnmatch style: *, ?, [abc])."""

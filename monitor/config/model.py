@@ -108,6 +108,8 @@ class SourceConfig:
     verify_tls: bool = True
     timeout: float | None = None  # overrides [monitor].timeout
     explain_auth: bool = True  # new-api: after a 401, ask /api/usage/token/ why
+    ignore_fields: tuple[str, ...] = ()  # globs of field names never stored or compared
+    thresholds: tuple[tuple[str, float], ...] = ()  # (field glob, smallest relative change)
 
 
 @dataclass(frozen=True, slots=True)
