@@ -24,7 +24,7 @@ from monitor.clock import rfc3339, utcnow
 from monitor.config import Config, MonitorSettings, SourceConfig, TokenConfig
 from monitor.delivery.outbox import enqueue
 from monitor.events.grouping import TokenOutcome, build_events
-from monitor.events.guard import TokenView, observe
+from monitor.events.guard import Pending, TokenView, observe
 from monitor.events.health import Health, next_health
 from monitor.events.thresholds import FieldPolicy
 from monitor.ids import new_id
@@ -326,7 +326,7 @@ class Checker:
             state.confirmed_snapshot_id = snapshot_id
             state.pending = "{}"
             return [], True, None
-        pending = json.loads(state.pending or "{}")
+        pending = _load_pending(state.pending)
         if snapshot_id == state.confirmed_snapshot_id and not pending:
             return [], False, None  # the common case: nothing moved
         settings = self.config.monitor
@@ -341,7 +341,9 @@ class Checker:
             state.confirmed_snapshot_id = self.snapshots.put(
                 session, new_view.confirmed, self._clock()
             )
-        state.pending = json.dumps(dict(new_view.pending), sort_keys=True)
+        state.pending = json.dumps(
+            {key: entry.to_json() for key, entry in new_view.pending.items()}, sort_keys=True
+        )
         return (
             changes,
             False,
@@ -375,6 +377,11 @@ def _update_backoff(
         log.warning(
             "source %s is rate limiting; its polls wait until %s", source.name, rfc3339(until)
         )
+
+
+def _load_pending(text: str | None) -> dict[str, Pending]:
+    loaded = {key: Pending.from_json(value) for key, value in json.loads(text or "{}").items()}
+    return {key: entry for key, entry in loaded.items() if entry is not None}
 
 
 def _mass_removal_notice(

@@ -11,36 +11,60 @@ each confirmed model has looked different (`pending`):
 - A model that appears is reported `added` at once and confirmed. New models are good
   news and never wrong: if one vanishes again, that removal goes through the guard.
 - A confirmed model that is absent from a check, or differs from what was confirmed,
-  has its pending count raised by one. When the count reaches `confirm_checks`, the
-  difference between the confirmed record and the *latest* seen one is reported (a
-  removal, or the `diff_record` changes) and becomes the confirmed state.
-- A confirmed model that looks the same again clears its pending count.
+  becomes pending with what the check showed. Each further check that shows the *same*
+  thing raises the count; a check that shows something else starts it again at one.
+  When the count reaches `confirm_checks`, that difference is reported (a removal, or
+  the `diff_record` changes) and becomes the confirmed state.
+- A confirmed model that looks the same again is no longer pending.
 
 Hence, with `confirm_checks >= 2`, a model missing in every other check is never
-reported, nor is an endpoint-types list that is empty for a single check; with
-`confirm_checks = 1` every change is reported at once. Only successful checks are fed
-in here: a failed check never becomes a snapshot (SPEC section 5).
+reported, nor is an endpoint-types list that is empty for a single check, nor a real
+change followed by one lying check: only a difference seen the same way, consecutively,
+is told. (A field that changes on every single check is never reported: it is volatile,
+and belongs in the source's `ignore_fields`.) With `confirm_checks = 1` every change is
+reported at once. Only successful checks are fed in here: a failed check never becomes
+a snapshot (SPEC section 5).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from monitor.diff import change_sort_key, diff_record
 from monitor.records import Change, ChangeType, ModelRecord
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """A confirmed model that the latest checks showed otherwise: the same way each time."""
+
+    seen: ModelRecord | None  # what they showed; None: the model was absent
+    count: int  # in how many consecutive successful checks
+
+    def to_json(self) -> dict[str, Any]:
+        return {"seen": None if self.seen is None else self.seen.to_json(), "count": self.count}
+
+    @classmethod
+    def from_json(cls, data: Any) -> Pending | None:
+        """None for anything unreadable (a streak then simply starts again)."""
+        if not isinstance(data, dict) or not isinstance(data.get("count"), int):
+            return None
+        seen = data.get("seen")
+        return cls(None if seen is None else ModelRecord.from_json(seen), data["count"])
 
 
 @dataclass(frozen=True)
 class TokenView:
     """The guard's state for one token. Treat both mappings as read-only.
 
-    `pending` maps a confirmed model id to the number of consecutive successful checks
-    it has looked different (absent or changed); models that look confirmed are absent.
+    `pending` holds the confirmed models that the latest checks showed differently
+    (absent, or with other attributes); models that look confirmed are not in it.
     """
 
     confirmed: Mapping[str, ModelRecord]
-    pending: Mapping[str, int] = field(default_factory=dict)
+    pending: Mapping[str, Pending] = field(default_factory=dict)
 
 
 def baseline(seen: Mapping[str, ModelRecord]) -> TokenView:
@@ -70,8 +94,14 @@ def observe(
         return (view if not view.pending else TokenView(confirmed, {})), []
 
     new_confirmed: dict[str, ModelRecord] | None = None  # copied on the first update
-    pending: dict[str, int] = {}
+    pending: dict[str, Pending] = {}
     changes: list[Change] = []
+
+    def streak(model_id: str, now: ModelRecord | None) -> Pending:
+        """One more check showing `now`; a different showing starts the count again."""
+        before = view.pending.get(model_id)
+        count = before.count + 1 if before is not None and before.seen == now else 1
+        return Pending(now, count)
 
     def confirm() -> dict[str, ModelRecord]:
         nonlocal new_confirmed
@@ -88,12 +118,12 @@ def observe(
             continue
         present += 1
         if old != record:
-            count = view.pending.get(model_id, 0) + 1
-            if count >= confirm_checks:
+            entry = streak(model_id, record)
+            if entry.count >= confirm_checks:
                 changes.extend(diff_record(old, record))
                 confirm()[model_id] = record
             else:
-                pending[model_id] = count
+                pending[model_id] = entry
 
     if present < len(confirmed):
         missing = len(confirmed) - present
@@ -103,12 +133,12 @@ def observe(
         for model_id, old in confirmed.items():
             if model_id in seen:
                 continue
-            count = view.pending.get(model_id, 0) + 1
-            if count >= needed:
+            entry = streak(model_id, None)
+            if entry.count >= needed:
                 changes.append(Change(ChangeType.REMOVED, model_id, record=old))
                 del confirm()[model_id]
             else:
-                pending[model_id] = count
+                pending[model_id] = entry
 
     state = TokenView(confirmed if new_confirmed is None else new_confirmed, pending)
     # One token's changes are unique by (model, type, field): the cheap key is total here.
