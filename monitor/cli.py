@@ -186,9 +186,14 @@ def config_check(app: App) -> None:
         f"detection: confirm_checks={m.confirm_checks}, failure_threshold={m.failure_threshold}, "
         f"mass_change_share={m.mass_change_share:g}"
     )
+    detected = _detected_flavors(app, config)
     click.echo(f"sources ({len(config.sources)}):")
     for source in config.sources:
-        click.echo(f"  {source.name}: {source.flavor} {source.base_url}")
+        flavor = source.flavor
+        if flavor == "auto":
+            seen = detected.get(source.name)
+            flavor = f"auto (detected: {seen})" if seen else "auto (not checked yet)"
+        click.echo(f"  {source.name}: {flavor} {source.base_url}")
         for token in config.tokens_of(source.name):
             channels = ", ".join(c.name for c in config.channels_for(token)) or "none"
             click.echo(f"    token {token.name} (sha256:{token.fingerprint}) -> {channels}")
@@ -199,6 +204,23 @@ def config_check(app: App) -> None:
         filters += f" exclude={list(channel.exclude_models)}" if channel.exclude_models else ""
         click.echo(f"  {channel.name}: {channel.type} events={list(channel.events)}{filters}")
     click.echo("ok")
+
+
+def _detected_flavors(app: App, config: Config) -> dict[str, str]:
+    """What `auto` sources were detected as, if the database already exists; never fails."""
+    if not any(s.flavor == "auto" for s in config.sources):
+        return {}
+    from monitor.store.queries import detected_flavors
+
+    url = make_url(app.database_url or config.monitor.database or default_database_url(os.environ))
+    if url.get_backend_name() == "sqlite" and not Path(url.database or "").exists():
+        return {}  # never create a database just to look
+
+    try:
+        with app.db(config).reader() as session:
+            return detected_flavors(session)
+    except Exception:  # config check must work without a database
+        return {}
 
 
 # -- check / run -----------------------------------------------------------------------
@@ -453,6 +475,7 @@ def status(app: App, fmt: str) -> None:
         rows.append(
             [
                 s.source,
+                s.flavor,
                 s.token,
                 s.fingerprint,
                 s.last_check_at,
@@ -471,7 +494,7 @@ def status(app: App, fmt: str) -> None:
     }
     emit(
         fmt,
-        ["source", "token", "fingerprint", "last check", "outcome", "models", "health"],
+        ["source", "flavor", "token", "fingerprint", "last check", "outcome", "models", "health"],
         rows,
         records,
     )

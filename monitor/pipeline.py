@@ -280,6 +280,7 @@ class Checker:
             )
             state.last_snapshot_id = snapshot_id
             state.last_ok_at = now
+            state.flavor = result.flavor or source.flavor
         _store_health(state, health)
         state.last_check_at = now
         state.last_outcome = "ok" if isinstance(result, FetchOk) else str(result.kind)

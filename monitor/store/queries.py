@@ -35,6 +35,7 @@ class TokenStatus:
     failing: bool
     failing_since: datetime | None
     last_error: dict[str, Any] | None
+    flavor: str | None
 
 
 def token_statuses(session: Session) -> list[TokenStatus]:
@@ -55,9 +56,20 @@ def token_statuses(session: Session) -> list[TokenStatus]:
             failing=state.failing,
             failing_since=state.failing_since,
             last_error=json.loads(state.last_error) if state.last_error else None,
+            flavor=state.flavor,
         )
         for state, count in rows
     ]
+
+
+def detected_flavors(session: Session) -> dict[str, str]:
+    """Per source, the wire format its tokens' last successful checks were read as."""
+    rows = session.execute(
+        select(TokenState.source, TokenState.flavor)
+        .where(TokenState.flavor.is_not(None))
+        .order_by(TokenState.last_ok_at)
+    )
+    return {source: flavor for source, flavor in rows}
 
 
 def delivery_counts(session: Session) -> dict[str, int]:

@@ -112,6 +112,8 @@ class TokenState(Base):
     last_check_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_ok_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_outcome: Mapped[str | None] = mapped_column(String(32))
+    # The wire format the last successful check was read as (what `flavor = "auto"` chose).
+    flavor: Mapped[str | None] = mapped_column(String(32))
 
 
 class EventRow(Base):
