@@ -32,6 +32,7 @@ from monitor.config.discovery import (
 from monitor.config.durations import parse_duration
 from monitor.config.load import load_config
 from monitor.events.grouping import describe_error, summarize
+from monitor.records import ModelRecord
 from monitor.store.database import Database, DatabaseError, open_database
 
 EXIT_OK = 0
@@ -353,29 +354,23 @@ def run(app: App) -> None:
 @click.pass_obj
 def models(app: App, token: str | None, fmt: str) -> None:
     """The models each token sees now (its last successful check)."""
-    from monitor.output import emit
+    from monitor.output import emit, model_table
     from monitor.store.queries import last_models, token_statuses
     from monitor.store.snapshots import SnapshotStore
 
     db = app.db(app.optional_config())
     store = SnapshotStore()
-    rows, records = [], []
+    seen: list[tuple[str, ModelRecord]] = []
     with db.reader() as session:
         names = [s.token for s in token_statuses(session) if token in (None, s.token)]
         if token and not names:
             fail(f"no checks recorded for token {token!r}", EXIT_CONFIG)
         for name in names:
             found = last_models(session, store, name)
-            if found is None:
-                continue
-            for record in sorted(found[1].values(), key=lambda r: r.id):
-                attrs = record.attributes()
-                types = attrs.pop("endpoint_types", None)
-                rows.append(
-                    [name, record.id, types, " ".join(f"{k}={v}" for k, v in attrs.items())]
-                )
-                records.append({"token": name, **record.to_json()})
-    emit(fmt, ["token", "model", "endpoint types", "fields"], rows, records)
+            if found is not None:
+                seen += [(name, r) for r in sorted(found[1].values(), key=lambda r: r.id)]
+    headers, rows = model_table(seen)
+    emit(fmt, headers, rows, [{"token": name, **r.to_json()} for name, r in seen])
 
 
 @cli.command()

@@ -11,6 +11,8 @@ from typing import Any
 
 import click
 
+from monitor.records import ModelRecord, number
+
 
 def cell(value: Any) -> str:
     if value is None:
@@ -40,6 +42,45 @@ def to_csv(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     for row in rows:
         writer.writerow(["" if v is None else cell(v) for v in row])
     return buffer.getvalue()
+
+
+# Fields that get a column of their own in `models` when any model has them; the
+# rest are listed together. Prices are per token upstream; shown per million tokens.
+_COLUMNS = (
+    ("context", "context_window"),
+    ("max out", "max_output_tokens"),
+    ("$/M in", "pricing.prompt"),
+    ("$/M out", "pricing.completion"),
+)
+
+
+def per_million(value: Any) -> Any:
+    parsed = number(value)
+    return value if parsed is None else f"{float(parsed * 1_000_000):.4g}"
+
+
+def model_table(
+    models: Sequence[tuple[str, ModelRecord]],
+) -> tuple[list[str], list[list[Any]]]:
+    """Headers and rows for `models`: only the columns that these models have values for."""
+    fields = [record.field_map() for _, record in models]
+    has_types = any(record.endpoint_types is not None for _, record in models)
+    columns = [(title, key) for title, key in _COLUMNS if any(key in f for f in fields)]
+    shown = {key for _, key in columns}
+    headers = ["token", "model"] + (["endpoint types"] if has_types else [])
+    headers += [title for title, _ in columns] + ["other fields"]
+    rows = []
+    for (token, record), values in zip(models, fields, strict=True):
+        row: list[Any] = [token, record.id]
+        if has_types:
+            row.append(sorted(record.endpoint_types or ()))
+        for _, key in columns:
+            value = values.get(key)
+            row.append(per_million(value) if key.startswith("pricing.") else value)
+        rest = {k: v for k, v in values.items() if k not in shown}
+        row.append(" ".join(f"{k}={cell(v)}" for k, v in rest.items()) or None)
+        rows.append(row)
+    return headers, rows
 
 
 def _default(value: Any) -> Any:

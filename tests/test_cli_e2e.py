@@ -150,7 +150,7 @@ def test_check_cycles_report_exactly_what_changed(world, tmp_path: Path) -> None
     status = cli("status").stdout
     assert "team-a" in status and "team-b" in status and "20" in status
     models = cli("models", "--token", "team-a", "--format", "csv").stdout.splitlines()
-    assert models[0] == "token,model,endpoint types,fields" and len(models) == 21
+    assert models[0] == "token,model,endpoint types,other fields" and len(models) == 21
     history = cli("history").stdout
     assert "1 added on gw" in history and "[baseline] gw/team-a" in history
     diff = cli("diff", "--token", "team-a").stdout
