@@ -510,7 +510,7 @@ def test_monitor_must_be_a_table(tmp_path: Path) -> None:
         (('"https://aiberm.com/v1/"', '"http://[::1"'), "base_url", "is not a valid URL"),
         (('"https://aiberm.com/v1/"', '"https://a.com:99999"'), "base_url", "not a valid URL"),
         (("base_url =", 'flavor = "newapi"\nbase_url ='), "flavor", 'did you mean "new-api"?'),
-        (("base_url =", 'flavor = "openrouter"\nbase_url ='), "flavor", "valid: new-api,"),
+        (("base_url =", 'flavor = "vllm"\nbase_url ='), "flavor", "(valid: "),
         (("base_url =", "verify_tls = 1\nbase_url ="), "verify_tls", "expected true or false"),
         (("base_url =", 'ca_bundle = "nope.pem"\nbase_url ='), "ca_bundle", "does not exist"),
         (("base_url =", 'timeout = "0s"\nbase_url ='), "timeout", "greater than zero"),

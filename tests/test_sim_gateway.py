@@ -113,7 +113,7 @@ def test_openai_format(sim: GatewaySimulator, http: requests.Session) -> None:
 
 def test_unknown_flavor_is_refused() -> None:
     with pytest.raises(ValueError, match="flavor"):
-        GatewaySimulator(flavor="gemini")
+        GatewaySimulator(flavor="vllm")
 
 
 def test_order_is_shuffled_on_every_request(http: requests.Session) -> None:
@@ -385,6 +385,52 @@ def test_faults_queue_in_order(sim: GatewaySimulator, http: requests.Session) ->
     sim.inject(Fault.http(500))
     sim.inject(Fault.http(502))
     assert [get(http, sim).status_code for _ in range(3)] == [500, 502, 200]
+
+
+def test_inject_skip_lets_requests_through_first(
+    sim: GatewaySimulator, http: requests.Session
+) -> None:
+    sim.add_token(OTHER)
+    sim.inject(Fault.http(500), token=TOKEN, skip=2)
+    # Another token's requests do not count towards the skip.
+    assert get(http, sim, OTHER).status_code == 200
+    assert [get(http, sim).status_code for _ in range(4)] == [200, 200, 500, 200]
+    # Skips count every matching request, even one another fault hit.
+    sim.inject(Fault.http(502))
+    sim.inject(Fault.http(503), skip=1)
+    assert [get(http, sim).status_code for _ in range(3)] == [502, 503, 200]
+    sim.inject(Fault.http(500), times=2, skip=1)
+    assert [get(http, sim).status_code for _ in range(4)] == [200, 500, 500, 200]
+    with pytest.raises(ValueError, match="skip"):
+        sim.inject(Fault.panic(), skip=-1)
+
+
+def test_requests_are_logged_on_arrival(sim: GatewaySimulator) -> None:
+    sim.inject(Fault.slow(0.3))
+    statuses: list[int] = []
+    thread = threading.Thread(
+        target=lambda: statuses.append(get(requests.Session(), sim).status_code)
+    )
+    thread.start()
+    deadline = time.monotonic() + 2
+    while sim.requests_count(TOKEN) == 0 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert thread.is_alive()  # still waiting on the slow fault
+    assert sim.requests == [("/v1/models", fingerprint(TOKEN), None)]
+    thread.join(timeout=5)
+    assert statuses == [200]
+    assert sim.requests == [("/v1/models", fingerprint(TOKEN), 200)]
+
+
+def test_faults_spare_other_routes(sim: GatewaySimulator, http: requests.Session) -> None:
+    sim.inject(Fault.http(500), times=None)
+    usage = http.get(
+        f"http://{sim.host}:{sim.port}/api/usage/token/",
+        headers={"Authorization": f"Bearer {TOKEN}"},
+        timeout=5,
+    )
+    assert usage.status_code == 200
+    assert get(http, sim).status_code == 500
 
 
 def test_stop_restart_keeps_the_url_and_cuts_drips(http: requests.Session) -> None:

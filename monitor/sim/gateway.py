@@ -1,11 +1,16 @@
-"""A gateway on loopback that speaks new-api's `GET /v1/models`, with fault injection.
+"""A gateway on loopback that speaks the models APIs of REFERENCE.md, with fault injection.
 
 The demo, the tests and the benchmarks all need a server that behaves like the real
-gateways in REFERENCE.md: a random `data` order on every request, tokens that see a
-group's models or their own allow-list, 401s for expired tokens, and the failure
-shapes seen in the wild (bare 429s, HTML pages from a CDN, `"success": false` with
-HTTP 200, dripping or truncated bodies). It is a real HTTP/1.1 server with keep-alive,
-so clients exercise their real socket code.
+gateways and providers: a random `data` order on every request where the real one has
+it, stable pages where the real one paginates, tokens that see a group's models or
+their own allow-list, 401s for expired tokens, and the failure shapes seen in the wild
+(bare 429s, HTML pages from a CDN, `"success": false` with HTTP 200, dripping or
+truncated bodies). It is a real HTTP/1.1 server with keep-alive, so clients exercise
+their real socket code.
+
+What goes on the wire is a `monitor.sim.wire` format (new-api, one-api, openai,
+anthropic, gemini, openrouter, litellm, ollama), chosen by `flavor`; this module is the
+format-independent part: tokens, groups, faults, the request log and the socket.
 
 Everything is thread-safe: the server answers each connection on its own thread while
 the test thread changes tokens and queues faults.
@@ -15,9 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import gzip
-import hashlib
 import itertools
-import json
 import random
 import socket
 import sys
@@ -25,65 +28,40 @@ import threading
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, ClassVar, NamedTuple, Self
-from urllib.parse import urlsplit
 
-SIM_FLAVORS = ("new-api", "one-api", "openai")
+from monitor.sim.wire import WIRE_FORMATS
+from monitor.sim.wire.base import (
+    CREATED,
+    EMPTY,
+    JSON,
+    Caller,
+    ModelSet,
+    WireFormat,
+    WireRequest,
+    WireResponse,
+    fingerprint,
+    gateway_error,
+    make_model,
+    request_id,
+)
+from monitor.sim.wire.base import encode as _encode
+from monitor.sim.wire.base import phrase as _phrase
 
-# new-api and one-api report this constant for every model (REFERENCE.md).
-CREATED = 1626777600
+__all__ = [
+    "CREATED",
+    "SIM_FLAVORS",
+    "Fault",
+    "GatewaySimulator",
+    "LoopbackServer",
+    "RequestLog",
+    "fingerprint",
+    "make_model",
+]
 
-_MODELS_PATHS = frozenset({"/v1/models", "/v1/models/"})
-_USAGE_PATHS = frozenset({"/api/usage/token", "/api/usage/token/"})
-_JSON = "application/json; charset=utf-8"
-_request_ids = itertools.count(1)
-
-
-def make_model(
-    id: str,
-    endpoint_types: Iterable[str] | None = ("openai",),
-    owned_by: str = "openai",
-) -> dict[str, Any]:
-    """A model in new-api's wire format; the server adapts it to the flavor it plays.
-
-    `endpoint_types=None` leaves out `supported_endpoint_types`, as deployments from
-    before mid-2025 do.
-    """
-    model: dict[str, Any] = {"id": id, "object": "model", "created": CREATED, "owned_by": owned_by}
-    if endpoint_types is not None:
-        model["supported_endpoint_types"] = list(endpoint_types)
-    return model
-
-
-def fingerprint(token: str) -> str:
-    """How the request log names a token: never by its value."""
-    return hashlib.sha256(token.encode()).hexdigest()[:8]
-
-
-def _request_id() -> str:
-    return f"{time.strftime('%Y%m%d%H%M%S')}{next(_request_ids):08d}"
-
-
-def _phrase(status: int) -> str:
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:  # 529 and other non-standard codes
-        return ""
-
-
-def _error_body(message: str, type: str = "new_api_error", code: str = "") -> dict[str, Any]:
-    return {"error": {"message": message, "type": type, "code": code}}
-
-
-def _encode(body: bytes | str | Mapping[str, Any] | list[Any]) -> bytes:
-    if isinstance(body, bytes):
-        return body
-    if isinstance(body, str):
-        return body.encode()
-    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+SIM_FLAVORS = tuple(WIRE_FORMATS)
 
 
 # -- faults -------------------------------------------------------------------------------
@@ -105,18 +83,24 @@ class Fault:
     - `close`: drop the connection without any response.
     - `chunked`: send with `Transfer-Encoding: chunked` instead of a Content-Length.
 
+    `message`/`code` with `status` and no `body` (what `Fault.http` builds): the body
+    is the active wire format's error for that status, rendered per request, so one
+    fault reads right in every format.
+
     Use the classmethods: they build the shapes real gateways produce.
     """
 
     status: int | None = None
     body: bytes | str | Mapping[str, Any] | list[Any] | None = None
-    content_type: str | None = _JSON
+    content_type: str | None = JSON
     headers: tuple[tuple[str, str], ...] | Mapping[str, str] = ()
     delay: float = 0.0
     drip_interval: float = 0.0
     truncate: int | None = None
     close: bool = False
     chunked: bool = False
+    message: str | None = None
+    code: str = ""
 
     def __post_init__(self) -> None:
         # Callers may pass a dict body or dict headers; the stored values are bytes
@@ -129,6 +113,11 @@ class Fault:
     @property
     def replaces_response(self) -> bool:
         return self.status is not None or self.body is not None
+
+    @property
+    def renders_error(self) -> bool:
+        """Whether the body is the wire format's error for `status`."""
+        return self.status is not None and self.body is None and self.message is not None
 
     @property
     def body_bytes(self) -> bytes:
@@ -147,11 +136,20 @@ class Fault:
         message: str | None = None,
         code: str = "",
     ) -> Fault:
-        """An HTTP error with new-api's error body (or the given body)."""
-        if body is None:
-            text = message or _phrase(status) or "error"
-            body = _error_body(f"{text} (request id: {_request_id()})", code=code)
-        return cls(status=status, body=body)
+        """An HTTP error in the active format's error shape (or with the given body).
+
+        new-api's shape is `{"error":{"message":"... (request id: X)","type":
+        "new_api_error","code":code}}`; Anthropic's, Gemini's and the others' are
+        their own. `message` defaults to the format's wording for `status`.
+        """
+        if body is not None:
+            return cls(status=status, body=body)
+        return cls(status=status, message=message or "", code=code)
+
+    @classmethod
+    def overloaded(cls) -> Fault:
+        """Anthropic's 529 `overloaded_error` (other formats: their 529 error body)."""
+        return cls.http(529)
 
     @classmethod
     def panic(cls) -> Fault:
@@ -203,7 +201,7 @@ class Fault:
     ) -> Fault:
         """An `{"error": {...}}` body, by default with HTTP 200."""
         return cls(
-            status=status, body=_error_body(f"{message} (request id: {_request_id()})", type)
+            status=status, body=gateway_error(f"{message} (request id: {request_id()})", type)
         )
 
     @classmethod
@@ -243,7 +241,7 @@ class Fault:
 
     @classmethod
     def oversize(cls, n_bytes: int, *, chunked: bool = False) -> Fault:
-        """HTTP 200, a valid models list of at least `n_bytes` bytes.
+        """HTTP 200, a valid new-api models list of at least `n_bytes` bytes.
 
         With `chunked`, no Content-Length is declared, so a client can only notice
         the size while reading.
@@ -394,74 +392,27 @@ class LoopbackServer:
 
 
 class RequestLog(NamedTuple):
-    """One request the simulator answered. `token` is a fingerprint, never the value."""
+    """One request, logged when it arrived. `token` is a fingerprint, never the value.
+
+    `status` is None while the request is in flight (a slow fault, latency) and stays
+    None when the connection was dropped without a response.
+    """
 
     path: str
     token: str | None
-    status: int | None  # None: the connection was dropped without a response
+    status: int | None
 
 
-class _Response(NamedTuple):
-    status: int
-    body: bytes
-    content_type: str | None = _JSON
-    headers: tuple[tuple[str, str], ...] = ()
-
-
-class _ModelSet:
-    """An immutable list of models plus its pre-encoded JSON, per flavor.
-
-    Encoding each model once and only shuffling and joining bytes per request is what
-    keeps a 1,000-model answer cheap enough for benchmarks.
-    """
-
-    def __init__(self, models: Iterable[Mapping[str, Any] | str]) -> None:
-        items: list[dict[str, Any]] = []
-        for model in models:
-            item = make_model(model) if isinstance(model, str) else dict(model)
-            if not isinstance(item.get("id"), str):
-                raise ValueError(f"a model needs a string id: {item!r}")
-            items.append(item)
-        self.models: tuple[dict[str, Any], ...] = tuple(items)
-        # Filled lazily; two threads may both compute an entry, with equal results.
-        self._fragments: dict[str, tuple[Any, ...]] = {}
-
-    def fragments(self, flavor: str) -> tuple[Any, ...]:
-        cached = self._fragments.get(flavor)
-        if cached is None:
-            cached = tuple(_fragment(model, flavor) for model in self.models)
-            self._fragments[flavor] = cached
-        return cached
-
-
-def _fragment(model: Mapping[str, Any], flavor: str) -> bytes | tuple[bytes, bytes]:
-    """A model's JSON for one flavor; for one-api a (head, tail) around a permission id."""
-    if flavor == "new-api":
-        return _encode(dict(model))
-    base = {
-        "id": model["id"],
-        "object": "model",
-        "created": model.get("created", CREATED),
-        "owned_by": model.get("owned_by", "openai"),
-    }
-    if flavor == "openai":
-        return _encode(base)
-    head = _encode(base)[:-1] + b',"permission":[{"id":"modelperm-'
-    tail = (
-        b'","object":"model_permission","created":1626777600,"allow_create_engine":true,'
-        b'"allow_sampling":true,"allow_logprobs":true,"allow_search_indices":false,'
-        b'"allow_view":true,"allow_fine_tuning":false,"organization":"*","group":null,'
-        b'"is_blocking":false}],"root":' + _encode(json.dumps(model["id"])) + b',"parent":null}'
-    )
-    return head, tail
-
-
-_EMPTY = _ModelSet(())
+@dataclass(slots=True)
+class _Arrival:
+    path: str
+    token: str | None
+    status: int | None = None
 
 
 @dataclass
 class _Token:
-    models: _ModelSet | None = None  # its own allow-list, which wins over the group
+    models: ModelSet | None = None  # its own allow-list, which wins over the group
     group: str = "default"
     expires_at: int = -1  # new-api's "never"
     total_available: int = 500_000
@@ -471,9 +422,8 @@ class _Token:
         return self.expires_at != -1 and self.expires_at <= time.time()
 
     @property
-    def refused(self) -> bool:
-        """new-api refuses expired and exhausted tokens alike: 401 "Invalid token"."""
-        return self.expired or self.total_available <= 0
+    def exhausted(self) -> bool:
+        return self.total_available <= 0
 
 
 @dataclass
@@ -481,14 +431,15 @@ class _QueuedFault:
     fault: Fault
     token: str | None
     remaining: int | None  # None: until clear_faults()
+    skip: int = 0  # matching requests still to let through
 
 
 @dataclass
 class _State:
     tokens: dict[str, _Token] = field(default_factory=dict)
-    groups: dict[str, _ModelSet] = field(default_factory=dict)
+    groups: dict[str, ModelSet] = field(default_factory=dict)
     faults: list[_QueuedFault] = field(default_factory=list)
-    log: list[RequestLog] = field(default_factory=list)
+    log: list[_Arrival] = field(default_factory=list)
 
 
 class _GatewayHandler(_Handler):
@@ -501,14 +452,17 @@ class _GatewayHandler(_Handler):
 
 
 class GatewaySimulator(LoopbackServer):
-    """A new-api (or one-api, or plain OpenAI) models endpoint on loopback.
+    """A models endpoint on loopback in any format of `monitor.sim.wire.WIRE_FORMATS`.
 
-    `flavor` may be changed while running. `latency` seconds are added to every
-    answer. The random order of `data` comes from `random.Random(seed)`, so a run is
-    repeatable for a given sequence of requests.
+    `flavor` picks the format and may be changed while running; `base_url` follows it
+    (`/v1`, Gemini's `/v1beta`, OpenRouter's `/api/v1`). `wire` is the active format
+    object, for its options (LiteLLM's `connected_db`). `latency` seconds are added to
+    every answer. Where a format shuffles (new-api, one-api, openai), the order comes
+    from `random.Random(seed)`, so a run is repeatable for a given sequence of requests.
 
     A token sees its own allow-list (`set_models`) if it has one, else the models of
-    its group (`set_group`; tokens without a group are in "default").
+    its group (`set_group`; tokens without a group are in "default"). Formats without
+    auth (OpenRouter, Ollama) show an unknown or missing token the "default" group.
     """
 
     handler_class = _GatewayHandler
@@ -525,8 +479,10 @@ class GatewaySimulator(LoopbackServer):
     ) -> None:
         """`compress` gzips answers for clients that accept it, as CDNs do."""
         super().__init__(host, port)
-        if flavor not in SIM_FLAVORS:
-            raise ValueError(f"flavor must be one of {', '.join(SIM_FLAVORS)}, not {flavor!r}")
+        # One object per format, so options set on one survive a flavor switch.
+        self._wires: dict[str, WireFormat[Any]] = {
+            name: wire() for name, wire in WIRE_FORMATS.items()
+        }
         self.flavor = flavor
         self.latency = latency
         self.compress = compress
@@ -535,8 +491,24 @@ class GatewaySimulator(LoopbackServer):
         self._state = _State()
 
     @property
+    def flavor(self) -> str:
+        return self._flavor
+
+    @flavor.setter
+    def flavor(self, value: str) -> None:
+        if value not in self._wires:
+            raise ValueError(f"flavor must be one of {', '.join(SIM_FLAVORS)}, not {value!r}")
+        self._flavor = value
+
+    @property
+    def wire(self) -> WireFormat[Any]:
+        """The active wire format (changes with `flavor`)."""
+        return self._wires[self._flavor]
+
+    @property
     def base_url(self) -> str:
-        return f"http://{self.host}:{self.port}/v1"
+        """The URL a client of the active format would configure."""
+        return f"http://{self.host}:{self.port}{self.wire.base_path}"
 
     # -- tokens and models
 
@@ -548,25 +520,25 @@ class GatewaySimulator(LoopbackServer):
     ) -> None:
         """Create (or replace) a token. Models may be dicts from `make_model` or bare ids."""
         token = _Token(
-            models=None if models is None else _ModelSet(models), group=group or "default"
+            models=None if models is None else ModelSet(models), group=group or "default"
         )
         with self._lock:
             self._state.tokens[value] = token
 
     def set_group(self, name: str, models: Iterable[Mapping[str, Any] | str]) -> None:
         """Set the models every token of group `name` sees (unless it has its own list)."""
-        model_set = _ModelSet(models)
+        model_set = ModelSet(models)
         with self._lock:
             self._state.groups[name] = model_set
 
     def set_models(self, value: str, models: Iterable[Mapping[str, Any] | str] | None) -> None:
         """Give a token its own allow-list (None: back to its group's models)."""
-        model_set = None if models is None else _ModelSet(models)
+        model_set = None if models is None else ModelSet(models)
         with self._lock:
             self._token(value).models = model_set
 
     def expire_token(self, value: str) -> None:
-        """From now on the token gets new-api's 401 "Invalid token"."""
+        """From now on the token is refused (new-api: 401 "Invalid token")."""
         with self._lock:
             self._token(value).expires_at = int(time.time()) - 1
 
@@ -578,12 +550,12 @@ class GatewaySimulator(LoopbackServer):
             state.total_available = max(state.total_available, 500_000)
 
     def exhaust_token(self, value: str) -> None:
-        """From now on the token has no quota left (and gets the same 401)."""
+        """From now on the token has no quota left (new-api: the same 401)."""
         with self._lock:
             self._token(value).total_available = 0
 
     def visible_models(self, value: str) -> list[dict[str, Any]]:
-        """The models the token sees now, in new-api format (what a test expects)."""
+        """The canonical models the token sees now (`make_model` dicts)."""
         with self._lock:
             return [dict(m) for m in self._models_of(self._token(value)).models]
 
@@ -593,50 +565,66 @@ class GatewaySimulator(LoopbackServer):
         except KeyError:
             raise KeyError(f"no token with fingerprint {fingerprint(value)}") from None
 
-    def _models_of(self, token: _Token) -> _ModelSet:
-        if token.models is not None:
+    def _models_of(self, token: _Token | None) -> ModelSet:
+        if token is not None and token.models is not None:
             return token.models
-        return self._state.groups.get(token.group, _EMPTY)
+        group = "default" if token is None else token.group
+        return self._state.groups.get(group, EMPTY)
 
     # -- faults
 
-    def inject(self, fault: Fault, token: str | None = None, times: int | None = 1) -> None:
-        """Apply `fault` to the next `times` models requests of `token` (None: any token).
+    def inject(
+        self, fault: Fault, token: str | None = None, times: int | None = 1, *, skip: int = 0
+    ) -> None:
+        """Apply `fault` to `times` models requests of `token` (None: any token).
 
-        `times=None` keeps the fault until `clear_faults()`. Faults apply to
-        `/v1/models` only, in the order they were queued.
+        The fault waits until `skip` matching requests have passed it, so a test can
+        break the middle page of a walk (`skip=1`: the second page). Matching requests
+        count towards `skip` whether or not another fault hit them. `times=None` keeps
+        the fault until `clear_faults()`. Faults apply to the active format's models
+        routes only; among faults that are due, the first queued wins. The token is
+        the one the format reads (Bearer, `x-api-key`, `x-goog-api-key`...).
         """
         if times is not None and times < 1:
             raise ValueError("times must be at least 1 (or None for until cleared)")
+        if skip < 0:
+            raise ValueError("skip must not be negative")
         with self._lock:
-            self._state.faults.append(_QueuedFault(fault, token, times))
+            self._state.faults.append(_QueuedFault(fault, token, times, skip))
 
     def clear_faults(self) -> None:
         with self._lock:
             self._state.faults.clear()
 
     def _take_fault(self, token: str | None) -> Fault | None:
+        chosen: Fault | None = None
         with self._lock:
             faults = self._state.faults
-            for i, queued in enumerate(faults):
-                if queued.token is None or queued.token == token:
-                    if queued.remaining is not None:
-                        queued.remaining -= 1
-                        if queued.remaining == 0:
-                            del faults[i]
-                    return queued.fault
-        return None
+            for queued in list(faults):
+                if queued.token is not None and queued.token != token:
+                    continue
+                if queued.skip > 0:
+                    queued.skip -= 1
+                    continue
+                if chosen is not None:
+                    continue  # due as well, but queued later: waits for the next request
+                chosen = queued.fault
+                if queued.remaining is not None:
+                    queued.remaining -= 1
+                    if queued.remaining == 0:
+                        faults.remove(queued)
+        return chosen
 
     # -- observability
 
     @property
     def requests(self) -> list[RequestLog]:
-        """Every request answered so far, oldest first (a copy)."""
+        """Every request so far, oldest first, as logged on arrival (a copy)."""
         with self._lock:
-            return list(self._state.log)
+            return [RequestLog(e.path, e.token, e.status) for e in self._state.log]
 
     def requests_count(self, token_value: str | None = None) -> int:
-        """Requests answered, for one token or (None) in total."""
+        """Requests received, for one token or (None) in total."""
         with self._lock:
             if token_value is None:
                 return len(self._state.log)
@@ -650,88 +638,56 @@ class GatewaySimulator(LoopbackServer):
     # -- serving (on handler threads)
 
     def _handle(self, handler: _GatewayHandler) -> None:
+        wire = self.wire  # one format for the whole request, even if flavor changes
+        request = WireRequest.parse(handler.command, handler.path, handler.headers.items())
+        token = wire.token(request)
+        arrival = _Arrival(request.path, None if token is None else fingerprint(token))
+        with self._lock:
+            self._state.log.append(arrival)
+        fault = self._take_fault(token) if request.path in wire.models_paths else None
         if self._pause(self.latency):
             handler.close_connection = True
             return
-        path = urlsplit(handler.path).path
-        token = _bearer(handler.headers.get("Authorization"))
-        fault = self._take_fault(token) if path in _MODELS_PATHS else None
         if fault is not None and fault.delay and self._pause(fault.delay):
             handler.close_connection = True
             return
         if fault is not None and fault.close:
-            self._record(path, token, None)
             handler.close_connection = True
             return
-        if fault is not None and fault.replaces_response:
-            response = _Response(
+        if fault is not None and fault.renders_error:
+            status = fault.status or 500
+            response = wire.error(status, fault.message or wire.default_message(status), fault.code)
+            response = response._replace(headers=response.headers + fault.header_items)
+        elif fault is not None and fault.replaces_response:
+            response = WireResponse(
                 fault.status or 200, fault.body_bytes, fault.content_type, fault.header_items
             )
         else:
-            response = self._answer(handler, path, token)
+            response = self._answer(wire, request, token)
             if fault is not None and fault.header_items:
                 response = response._replace(headers=response.headers + fault.header_items)
-        self._record(path, token, response.status)
+        with self._lock:
+            arrival.status = response.status
         self._write(handler, response, fault)
 
-    def _answer(self, handler: _GatewayHandler, path: str, token: str | None) -> _Response:
+    def _answer(
+        self, wire: WireFormat[Any], request: WireRequest, token: str | None
+    ) -> WireResponse:
         with self._lock:
             state = self._state.tokens.get(token) if token is not None else None
-            model_set = self._models_of(state) if state is not None else _EMPTY
-            seed = self._rng.getrandbits(64)
-        if path in _USAGE_PATHS:
-            return self._usage(token, state)
-        if path not in _MODELS_PATHS:
-            message = f"Invalid URL ({handler.command} {path})"
-            return _Response(404, _encode(_error_body(message, "invalid_request_error")))
-        if state is None or state.refused:
-            return self._unauthorized()
-        return _Response(200, self._list_body(model_set, random.Random(seed)))
-
-    def _list_body(self, model_set: _ModelSet, rng: random.Random) -> bytes:
-        flavor = self.flavor
-        fragments = list(model_set.fragments(flavor))
-        rng.shuffle(fragments)
-        if flavor == "one-api":
-            items = b",".join(
-                head + b"%032x" % rng.getrandbits(128) + tail for head, tail in fragments
+            caller = Caller(
+                token=token,
+                known=state is not None,
+                expired=state is not None and state.expired,
+                exhausted=state is not None and state.exhausted,
+                models=self._models_of(state),
+                expires_at=-1 if state is None else state.expires_at,
+                total_available=0 if state is None else state.total_available,
             )
-        else:
-            items = b",".join(fragments)
-        if flavor == "new-api":
-            return b'{"data":[' + items + b'],"object":"list","success":true}'
-        return b'{"object":"list","data":[' + items + b"]}"
+            seed = self._rng.getrandbits(64)
+        return wire.respond(request, caller, random.Random(seed))
 
-    def _unauthorized(self) -> _Response:
-        error_type = {"one-api": "one_api_error", "openai": "invalid_request_error"}.get(
-            self.flavor, "new_api_error"
-        )
-        message = f"Invalid token (request id: {_request_id()})"
-        return _Response(401, _encode(_error_body(message, error_type)))
-
-    def _usage(self, token: str | None, state: _Token | None) -> _Response:
-        # new-api answers this even for expired or exhausted tokens.
-        if token is None or state is None:
-            return self._unauthorized()
-        data = {
-            "object": "token_usage",
-            "name": f"sim-{fingerprint(token)}",
-            "total_granted": state.total_available,
-            "total_used": 0,
-            "total_available": state.total_available,
-            "unlimited_quota": False,
-            "model_limits": {},
-            "model_limits_enabled": False,
-            "expires_at": state.expires_at,
-        }
-        return _Response(200, _encode({"code": True, "data": data, "message": "ok"}))
-
-    def _record(self, path: str, token: str | None, status: int | None) -> None:
-        entry = RequestLog(path, None if token is None else fingerprint(token), status)
-        with self._lock:
-            self._state.log.append(entry)
-
-    def _write(self, handler: _Handler, response: _Response, fault: Fault | None) -> None:
+    def _write(self, handler: _Handler, response: WireResponse, fault: Fault | None) -> None:
         body = response.body
         accepts_gzip = "gzip" in handler.headers.get("Accept-Encoding", "")
         headers = list(response.headers)
@@ -772,13 +728,3 @@ class GatewaySimulator(LoopbackServer):
                 handler.wfile.write(payload)
         except OSError:  # the client gave up (a timeout under test)
             handler.close_connection = True
-
-
-def _bearer(header: str | None) -> str | None:
-    """The token of an `Authorization: Bearer <token>` header; nothing else authenticates."""
-    if not header:
-        return None
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() != "bearer" or not value.strip():
-        return None
-    return value.strip()
