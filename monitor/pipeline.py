@@ -104,11 +104,16 @@ class Checker:
         names = [t.name for t in tokens]
         with self.db.reader() as session:
             rows = session.execute(
-                select(TokenState.token, Snapshot.model_count, TokenState.failing)
+                select(
+                    TokenState.token, Snapshot.model_count, TokenState.failing, TokenState.flavor
+                )
                 .outerjoin(Snapshot, Snapshot.id == TokenState.confirmed_snapshot_id)
                 .where(TokenState.token.in_(names))
             )
-            return {token: _Prior(count, bool(failing)) for token, count, failing in rows}
+            return {
+                token: _Prior(count, bool(failing), flavor)
+                for token, count, failing, flavor in rows
+            }
 
     def _backoff_until(self, source: SourceConfig) -> datetime | None:
         with self.db.reader() as session:
@@ -143,7 +148,7 @@ class Checker:
         workers = max(1, min(self.config.monitor.concurrency, len(tokens)))
 
         def fetch(token: TokenConfig) -> FetchResult:
-            before = prior.get(token.name, _Prior(None, False))
+            before = prior.get(token.name, _Prior(None, False, None))
             result = self._fetch_one(source, token, before.confirmed)
             return self._explained(source, token, result, before)
 
@@ -160,7 +165,10 @@ class Checker:
             isinstance(result, FetchError)
             and result.kind is ErrorKind.AUTH
             and not before.failing
-            and source.flavor == "new-api"
+            and (
+                source.flavor == "new-api"
+                or (source.flavor == "auto" and before.flavor == "new-api")
+            )
             and source.explain_auth
         ):
             detail = explain_auth_failure(source, token, self.config.monitor)
@@ -356,6 +364,7 @@ class Checker:
 class _Prior:
     confirmed: int | None  # models in the confirmed view
     failing: bool
+    flavor: str | None  # what the last successful check was read as
 
 
 SKIPPED = "skipped"

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from monitor.config.model import Secret
-from monitor.records import ModelRecord
+from monitor.records import ErrorKind, ModelRecord
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +81,17 @@ class Flavor(ABC):
         Must raise InvalidResponse (and nothing else) for any body that is not a
         complete, valid page: a partial list must never become a snapshot.
         """
+
+    def error_kind(self, status: int, body: object) -> ErrorKind | None:
+        """The kind of a non-2xx answer when the flavor knows better than its status.
+
+        `body` is the decoded JSON error body, or None when there is none (empty, not
+        JSON, an HTML page, or cut at the error-body limit). Return None to keep the
+        classification by status (401 auth, 403 forbidden, 429 rate limited, 5xx
+        server, other 4xx client error). Gemini overrides this: it answers an invalid
+        key with HTTP 400 and reason API_KEY_INVALID, which is an auth failure.
+        """
+        return None
 
     def error_message(self, body: object) -> str | None:
         """A human message from an error body, or None when there is none.

@@ -222,7 +222,7 @@ class _Walk:
             status=status,
             bytes_read=size,
             duration=duration,
-            flavor=self.flavor.name,
+            flavor=getattr(self.flavor, "detected", None) or self.flavor.name,
         )
 
     def _pages(self) -> tuple[dict[str, ModelRecord], int, int]:
@@ -432,19 +432,27 @@ class _Walk:
 
     def _status_failure(self, reply: _Reply) -> _Failure:
         status = reply.status
-        if status == 401:
-            kind = ErrorKind.AUTH
-        elif status == 403:
-            kind = ErrorKind.FORBIDDEN
-        elif status == 429:
-            kind = ErrorKind.RATE_LIMITED
-        elif 500 <= status < 600:
-            kind = ErrorKind.SERVER
-        elif 300 <= status < 500:
-            kind = ErrorKind.CLIENT_ERROR
-        else:
-            kind = ErrorKind.INVALID_RESPONSE
+        kind = self._flavor_error_kind(reply) or _kind_of_status(status)
         return _Failure(kind, self._error_message(reply), status, retry_after(reply.headers))
+
+    def _flavor_error_kind(self, reply: _Reply) -> ErrorKind | None:
+        """The flavor's own classification (`Flavor.error_kind`), given the JSON body if any."""
+        body: object = None
+        if reply.complete and reply.body.strip() and not _looks_like_html(reply):
+            try:
+                body = json.loads(reply.body.decode("utf-8", errors="replace"))
+            except (ValueError, RecursionError):
+                body = None
+        try:
+            return self.flavor.error_kind(reply.status, body)
+        except Exception as exc:  # a flavor bug must not crash the scheduler
+            logger.error(
+                "flavor %s could not classify an error from %s (%s); please report this",
+                self.flavor.name,
+                self.source.name,
+                type(exc).__name__,
+            )
+            return None
 
     def _error_message(self, reply: _Reply) -> str:
         """ "HTTP 401: Invalid token (...)", "HTTP 502 with an HTML page (...)", "HTTP 429 Too
@@ -515,6 +523,20 @@ class _Walk:
                 f"the models list could not be read ({type(exc).__name__})",
                 status,
             ) from None
+
+
+def _kind_of_status(status: int) -> ErrorKind:
+    if status == 401:
+        return ErrorKind.AUTH
+    if status == 403:
+        return ErrorKind.FORBIDDEN
+    if status == 429:
+        return ErrorKind.RATE_LIMITED
+    if 500 <= status < 600:
+        return ErrorKind.SERVER
+    if 300 <= status < 500:
+        return ErrorKind.CLIENT_ERROR
+    return ErrorKind.INVALID_RESPONSE
 
 
 def _display_url(request: Request) -> str:

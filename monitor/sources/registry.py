@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+from monitor.sources.anthropic import AnthropicFlavor
+from monitor.sources.auto import AutoFlavor
 from monitor.sources.base import Flavor
+from monitor.sources.gemini import GeminiFlavor
+from monitor.sources.litellm import LiteLLMFlavor
+from monitor.sources.ollama import OllamaFlavor
 from monitor.sources.openai_compat import NewApiFlavor, OneApiFlavor, OpenAIFlavor
+from monitor.sources.openrouter import OpenRouterFlavor
 
 FLAVORS: dict[str, type[Flavor]] = {
+    "anthropic": AnthropicFlavor,
+    "auto": AutoFlavor,
+    "gemini": GeminiFlavor,
+    "litellm": LiteLLMFlavor,
     "new-api": NewApiFlavor,
+    "ollama": OllamaFlavor,
     "one-api": OneApiFlavor,
     "openai": OpenAIFlavor,
+    "openrouter": OpenRouterFlavor,
 }

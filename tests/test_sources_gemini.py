@@ -1,0 +1,684 @@
+"""The gemini flavor: normalization on a real-shaped fixture, then walks over loopback."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Iterator
+from dataclasses import replace
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sqlalchemy import func, select
+
+from monitor.config.model import MonitorSettings, Secret, SourceConfig, TokenConfig
+from monitor.pipeline import Checker
+from monitor.records import (
+    ChangeType,
+    ErrorKind,
+    EventType,
+    FetchError,
+    FetchOk,
+    FetchResult,
+    ModelRecord,
+)
+from monitor.sim import Fault, GatewaySimulator, make_model
+from monitor.sim.config import sim_config
+from monitor.sources.base import InvalidResponse, Page, Request
+from monitor.sources.gemini import GeminiFlavor
+from monitor.sources.http import fetch_models
+from monitor.sources.registry import FLAVORS
+from monitor.store.database import open_database
+from monitor.store.schema import Snapshot
+
+FIXTURE: dict[str, Any] = json.loads(
+    (Path(__file__).parent / "fixtures" / "gemini-models.json").read_text()
+)
+KEY = "AIzaSyUnitTestKey000000000000000000000"
+BASE_URL = "https://generativelanguage.googleapis.com/v1beta"
+REQUEST = GeminiFlavor().first_request(BASE_URL, Secret(KEY))
+
+# What the API answers for a wrong key: HTTP 400, not 401.
+API_KEY_INVALID: dict[str, Any] = {
+    "error": {
+        "code": 400,
+        "message": "API key not valid. Please pass a valid API key.",
+        "status": "INVALID_ARGUMENT",
+        "details": [
+            {
+                "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                "reason": "API_KEY_INVALID",
+                "domain": "googleapis.com",
+                "metadata": {"service": "generativelanguage.googleapis.com"},
+            },
+            {
+                "@type": "type.googleapis.com/google.rpc.LocalizedMessage",
+                "locale": "en-US",
+                "message": "API key not valid. Please pass a valid API key.",
+            },
+        ],
+    }
+}
+
+
+def parse(body: object, request: Request = REQUEST) -> dict[str, ModelRecord]:
+    page = GeminiFlavor().parse(body, request)
+    return {record.id: record for record in page.models}
+
+
+def test_registered() -> None:
+    assert FLAVORS["gemini"] is GeminiFlavor
+    assert GeminiFlavor.name == "gemini"
+
+
+# -- the request ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("base_url", [BASE_URL, BASE_URL + "/"])
+def test_first_request(base_url: str) -> None:
+    request = GeminiFlavor().first_request(base_url, Secret(KEY))
+    assert request.url == f"{BASE_URL}/models"
+    # pageSize always: the default of 50 would cut the list.
+    assert request.params == (("pageSize", "1000"),)
+    assert request.wire_headers() == {"x-goog-api-key": KEY}
+    # The key is never in the URL or the query string: those get logged.
+    assert KEY not in request.url
+    assert all(KEY not in value for _, value in request.params)
+    assert KEY not in repr(request)
+
+
+# -- normalization --------------------------------------------------------------------------
+
+
+def test_fixture_normalization() -> None:
+    models = parse(FIXTURE)
+    assert sorted(models) == [
+        "gemini-2.0-flash",
+        "gemini-2.5-flash",
+        "gemini-2.5-pro",
+        "gemini-embedding-001",
+        "imagen-4.0-generate-001",
+        "veo-3.0-generate-001",
+    ]
+    assert models["gemini-2.5-flash"] == ModelRecord.build(
+        "gemini-2.5-flash",
+        ["generateContent", "countTokens", "createCachedContent", "batchGenerateContent"],
+        {
+            "display_name": "Gemini 2.5 Flash",
+            "context_window": 1048576,
+            "max_output_tokens": 65536,
+            "version": "001",
+        },
+    )
+    assert models["gemini-embedding-001"].endpoint_types == {
+        "embedContent",
+        "countTextTokens",
+        "countTokens",
+        "asyncBatchEmbedContent",
+    }
+    assert models["veo-3.0-generate-001"].endpoint_types == {"predictLongRunning"}
+    for record in models.values():
+        # description, sampling defaults and `thinking` are not diffed.
+        assert set(record.field_map()) == {
+            "display_name",
+            "context_window",
+            "max_output_tokens",
+            "version",
+        }
+
+
+def test_fields_not_diffed() -> None:
+    body = json.loads(json.dumps(FIXTURE))
+    for model in body["models"]:
+        model.update(description="new words", temperature=0.5, topP=0.5, topK=1)
+        model.update(maxTemperature=1, thinking=False, baseModelId="x")
+    assert parse(body) == parse(FIXTURE)
+
+
+def test_generation_methods_are_a_set() -> None:
+    body = {"models": [{"name": "models/m", "supportedGenerationMethods": ["b", "a", "b"]}]}
+    assert parse(body)["m"].endpoint_types == {"a", "b"}
+
+
+def test_proto3_leaves_out_empty_values() -> None:
+    # No methods: none supported (an empty set, diffed); no limits: nothing to diff.
+    record = parse({"models": [{"name": "models/m", "version": "001"}]})["m"]
+    assert record.endpoint_types == frozenset()
+    assert record.field_map() == {"version": "001"}
+    assert parse({}) == {}
+    assert parse({"models": []}) == {}
+
+
+def test_a_name_without_the_prefix_is_kept() -> None:
+    assert list(parse({"models": [{"name": "gemini-pro"}]})) == ["gemini-pro"]
+
+
+def test_the_prefix_is_stripped_only_once() -> None:
+    assert list(parse({"models": [{"name": "models/models/x"}]})) == ["models/x"]
+
+
+# -- pagination -----------------------------------------------------------------------------
+
+
+def test_next_page_token_asks_for_the_next_page() -> None:
+    page = GeminiFlavor().parse(FIXTURE, REQUEST)
+    assert page.next is not None
+    assert page.next.url == REQUEST.url
+    assert page.next.params == (
+        ("pageSize", "1000"),
+        ("pageToken", "Chxtb2RlbHMvdmVvLTMuMC1nZW5lcmF0ZS0wMDE="),
+    )
+    assert page.next.wire_headers() == {"x-goog-api-key": KEY}
+
+
+@pytest.mark.parametrize("envelope", [{}, {"nextPageToken": ""}, {"nextPageToken": None}])
+def test_no_token_is_the_last_page(envelope: dict[str, Any]) -> None:
+    body = {"models": [{"name": "models/m"}], **envelope}
+    assert GeminiFlavor().parse(body, REQUEST).next is None
+
+
+def test_page_size_is_a_class_attribute(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(GeminiFlavor, "page_size", 2)
+    request = GeminiFlavor().first_request(BASE_URL, Secret(KEY))
+    assert request.params == (("pageSize", "2"),)
+    page = GeminiFlavor().parse({"nextPageToken": "t"}, request)
+    assert page.models == []
+    assert page.next is not None and page.next.params == (("pageSize", "2"), ("pageToken", "t"))
+
+
+# -- what is not a models list --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ([], "an array, not a JSON object"),
+        ("ok", "a string, not a JSON object"),
+        (
+            API_KEY_INVALID,
+            r"is an error: API key not valid. Please pass a valid API key. \(API_KEY_INVALID\)",
+        ),
+        ({"data": []}, "no models list"),
+        ({"models": None}, "models is null, not a list"),
+        ({"models": {"name": "models/m"}}, "models is an object, not a list"),
+        ({"models": ["models/m"]}, r"models\[0\] is a string, not a model object"),
+        ({"models": [{"displayName": "M"}]}, r"models\[0\] has no name"),
+        ({"models": [{"name": ""}]}, r"models\[0\] has an empty name"),
+        ({"models": [{"name": 1}]}, r"models\[0\] has a name that is a number"),
+        ({"models": [{"name": "models/"}]}, "with no model after it"),
+        (
+            {"models": [{"name": "models/a"}, {"name": "a"}]},
+            "model id 'a' appears twice",
+        ),
+        (
+            {"models": [{"name": "models/m", "supportedGenerationMethods": "generateContent"}]},
+            "model 'm': supportedGenerationMethods is a string, not a list of strings",
+        ),
+        (
+            {"models": [{"name": "models/m", "supportedGenerationMethods": [None]}]},
+            "supportedGenerationMethods is an array, not a list of strings",
+        ),
+        (
+            {"models": [{"name": "models/m", "inputTokenLimit": "1048576"}]},
+            "model 'm': inputTokenLimit is a string, not an integer",
+        ),
+        (
+            {"models": [{"name": "models/m", "outputTokenLimit": 1.5}]},
+            "model 'm': outputTokenLimit is a number, not an integer",
+        ),
+        (
+            {"models": [{"name": "models/m", "version": 1}]},
+            "model 'm': version is a number, not a string",
+        ),
+        ({"models": [], "nextPageToken": 5}, "nextPageToken is a number, not a string"),
+    ],
+)
+def test_invalid_bodies(body: object, message: str) -> None:
+    with pytest.raises(InvalidResponse, match=message):
+        GeminiFlavor().parse(body, REQUEST)
+
+
+# -- errors ---------------------------------------------------------------------------------
+
+
+def test_api_key_invalid_is_auth() -> None:
+    flavor = GeminiFlavor()
+    assert flavor.error_kind(400, API_KEY_INVALID) is ErrorKind.AUTH
+    assert flavor.error_kind(400, [API_KEY_INVALID]) is ErrorKind.AUTH  # wrapped in a list
+
+
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [
+        (400, {"error": {"code": 400, "message": "bad", "status": "INVALID_ARGUMENT"}}),
+        (
+            400,
+            {
+                "error": {
+                    "code": 400,
+                    "message": "User location is not supported for the API use.",
+                    "status": "FAILED_PRECONDITION",
+                    "details": [{"reason": "LOCATION_NOT_SUPPORTED"}],
+                }
+            },
+        ),
+        (403, {"error": {"code": 403, "details": [{"reason": "API_KEY_SERVICE_BLOCKED"}]}}),
+        (500, API_KEY_INVALID),  # a 5xx stays a server error whatever it says
+        (400, None),
+        (400, "API_KEY_INVALID"),
+        (400, {"error": {"details": "API_KEY_INVALID"}}),
+        (400, {"error": {"details": [None, 3, {"reason": 1}]}}),
+    ],
+)
+def test_other_errors_are_classified_by_status(status: int, body: object) -> None:
+    assert GeminiFlavor().error_kind(status, body) is None
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (API_KEY_INVALID, "API key not valid. Please pass a valid API key. (API_KEY_INVALID)"),
+        ([API_KEY_INVALID], "API key not valid. Please pass a valid API key. (API_KEY_INVALID)"),
+        (
+            {
+                "error": {
+                    "code": 404,
+                    "message": "models/nope is not found for API version v1beta",
+                    "status": "NOT_FOUND",
+                }
+            },
+            "models/nope is not found for API version v1beta (NOT_FOUND)",
+        ),
+        (
+            {"error": {"code": 429, "message": "quota", "status": "RESOURCE_EXHAUSTED"}},
+            "quota (RESOURCE_EXHAUSTED)",
+        ),
+        (
+            {"error": {"code": 503, "message": "The model is overloaded."}},
+            "The model is overloaded.",
+        ),
+        ({"error": {"code": 500, "status": "INTERNAL"}}, "INTERNAL"),
+        ({"error": "plain"}, "plain"),
+        (None, None),
+    ],
+)
+def test_error_message(body: object, message: str | None) -> None:
+    assert GeminiFlavor().error_message(body) == message
+
+
+# -- robustness -----------------------------------------------------------------------------
+
+KEYS = [
+    "name",
+    "models",
+    "nextPageToken",
+    "error",
+    "details",
+    "reason",
+    "supportedGenerationMethods",
+    "inputTokenLimit",
+    "x",
+]
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(st.sampled_from(KEYS), children, max_size=5)
+    ),
+    max_leaves=25,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(body=json_values)
+def test_any_json_either_parses_or_is_invalid(body: object) -> None:
+    flavor = GeminiFlavor()
+    try:
+        page = flavor.parse(body, REQUEST)
+    except InvalidResponse:
+        pass
+    else:
+        assert isinstance(page, Page)
+        assert all(isinstance(r.id, str) and r.id for r in page.models)
+    flavor.error_message(body)  # never raises
+    flavor.error_kind(400, body)
+
+
+# -- on the wire ----------------------------------------------------------------------------
+
+
+class _Capture(BaseHTTPRequestHandler):
+    """Records what arrives and answers with the fixture, as a last page."""
+
+    protocol_version = "HTTP/1.1"
+    seen: ClassVar[list[tuple[str, dict[str, str]]]] = []
+
+    def do_GET(self) -> None:
+        type(self).seen.append((self.path, {k.lower(): v for k, v in self.headers.items()}))
+        body = json.dumps({"models": FIXTURE["models"]}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json; charset=UTF-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def capture() -> Iterator[str]:
+    _Capture.seen.clear()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Capture)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01})
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/v1beta"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def test_request_on_the_wire(capture: str) -> None:
+    source = SourceConfig(name="google", base_url=capture, flavor="gemini")
+    token = TokenConfig("team", "google", Secret(KEY))
+    result = fetch_models(source, token, MonitorSettings(timeout=5.0))
+    assert isinstance(result, FetchOk)
+    assert result.flavor == "gemini"
+    assert dict(result.models) == parse(FIXTURE)
+    ((path, headers),) = _Capture.seen
+    assert path == "/v1beta/models?pageSize=1000"
+    assert KEY not in path
+    assert headers["x-goog-api-key"] == KEY
+    assert "authorization" not in headers
+    assert "x-api-key" not in headers
+
+
+# -- against the simulator ------------------------------------------------------------------
+
+SIM_KEY = "AIzaSySimTestKey-4b7e1d9c2a5f8e3b6d0"
+CANARY = "AIzaSyCanary-9e2b7d4a1c6f3e8b5d0a2c"
+PAGE_SIZE = 3
+CHAT = ["generateContent", "countTokens", "createCachedContent", "batchGenerateContent"]
+# Eight models, three to a page: three pages (the simulator pages in name order).
+SIM_MODELS = [
+    make_model(
+        f"gemini-sim-{i}",
+        None,
+        display_name=f"Gemini Sim {i}",
+        context_window=1_048_576,
+        max_output_tokens=65_536 if i % 2 else 8_192,
+        version="001",
+        generation_methods=["embedContent", "countTextTokens"] if i == 7 else CHAT,
+        description=f"Model number {i}",
+    )
+    for i in range(8)
+]
+
+
+@pytest.fixture
+def small_pages(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(GeminiFlavor, "page_size", PAGE_SIZE)
+
+
+@pytest.fixture
+def sim(small_pages: None) -> Iterator[GatewaySimulator]:
+    with GatewaySimulator(flavor="gemini", seed=5) as gateway:
+        gateway.set_group("default", SIM_MODELS)
+        gateway.add_token(SIM_KEY)
+        gateway.add_token(CANARY)
+        yield gateway
+
+
+def fetch(base_url: str, token: str = SIM_KEY, **settings: Any) -> FetchResult:
+    source = SourceConfig(name="google", base_url=base_url, flavor="gemini")
+    merged: dict[str, Any] = {"timeout": 5.0, "max_response_bytes": 1_000_000, **settings}
+    return fetch_models(
+        source, TokenConfig("team", "google", Secret(token)), MonitorSettings(**merged)
+    )
+
+
+def fetch_error(base_url: str, **kwargs: Any) -> FetchError:
+    result = fetch(base_url, **kwargs)
+    assert isinstance(result, FetchError), result
+    return result
+
+
+def test_walks_every_page(sim: GatewaySimulator) -> None:
+    assert sim.base_url.endswith("/v1beta")
+    result = fetch(sim.base_url)
+    assert isinstance(result, FetchOk)
+    assert sorted(result.models) == [f"gemini-sim-{i}" for i in range(8)]  # prefix stripped
+    assert sim.requests_count(SIM_KEY) == 3  # 3 + 3 + 2
+    assert result.models["gemini-sim-1"] == ModelRecord.build(
+        "gemini-sim-1",
+        CHAT,
+        {
+            "display_name": "Gemini Sim 1",
+            "context_window": 1_048_576,
+            "max_output_tokens": 65_536,
+            "version": "001",
+        },
+    )
+    assert result.models["gemini-sim-7"].endpoint_types == {"embedContent", "countTextTokens"}
+
+
+def test_page_size_is_always_sent(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The API's default page is 50; asking for 1000 gets these 120 in one answer.
+    monkeypatch.setattr(GeminiFlavor, "page_size", 1000)
+    with GatewaySimulator(flavor="gemini") as gateway:
+        gateway.set_group("default", [make_model(f"m-{i:03d}", None) for i in range(120)])
+        gateway.add_token(SIM_KEY)
+        result = fetch(gateway.base_url)
+        assert gateway.requests_count(SIM_KEY) == 1
+    assert isinstance(result, FetchOk)
+    assert len(result.models) == 120
+
+
+def test_an_empty_list_is_an_empty_object(sim: GatewaySimulator) -> None:
+    sim.set_group("default", [])
+    result = fetch(sim.base_url)
+    assert isinstance(result, FetchOk)
+    assert result.models == {}
+
+
+@pytest.mark.parametrize(
+    ("fault", "kind"),
+    [
+        (Fault.http(500), ErrorKind.SERVER),
+        (Fault.http(503, message="The model is overloaded."), ErrorKind.SERVER),
+        (Fault.http(429, message="Resource has been exhausted"), ErrorKind.RATE_LIMITED),
+        (Fault.http(400, message="Invalid page token."), ErrorKind.CLIENT_ERROR),
+        (Fault.disconnect(), ErrorKind.NETWORK),
+        (Fault.truncated(after=30), ErrorKind.NETWORK),
+        (Fault(status=200, body={"models": {}}), ErrorKind.INVALID_RESPONSE),
+        (Fault(status=200, body={"data": []}), ErrorKind.INVALID_RESPONSE),
+    ],
+    ids=["500", "503", "429", "400", "disconnect", "truncated", "models-object", "no-models"],
+)
+def test_a_failing_middle_page_fails_the_whole_check(
+    sim: GatewaySimulator, fault: Fault, kind: ErrorKind
+) -> None:
+    sim.inject(fault, skip=1)
+    error = fetch_error(sim.base_url)
+    assert error.kind is kind
+    assert sim.requests_count(SIM_KEY) == 2  # the third page is never asked for
+    result = fetch(sim.base_url)
+    assert isinstance(result, FetchOk)
+    assert len(result.models) == 8
+
+
+def test_a_repeated_page_token_is_a_loop(sim: GatewaySimulator) -> None:
+    first = {"models": [{"name": "models/a"}], "nextPageToken": "same"}
+    second = {"models": [{"name": "models/b"}], "nextPageToken": "same"}
+    sim.inject(Fault(status=200, body=first))
+    sim.inject(Fault(status=200, body=second), skip=1)
+    error = fetch_error(sim.base_url)
+    assert error.kind is ErrorKind.INVALID_RESPONSE
+    assert error.message == "pagination loops back to a page already read"
+    assert sim.requests_count(SIM_KEY) == 2
+
+
+@pytest.mark.parametrize(
+    ("token", "message"),
+    [
+        ("AIzaSyUnknown", "HTTP 400: API key not valid. Please pass a valid API key."),
+        ("expired", "HTTP 400: API key expired. Please renew the API key."),
+    ],
+)
+def test_a_bad_key_is_auth_despite_http_400(
+    sim: GatewaySimulator, token: str, message: str
+) -> None:
+    if token == "expired":
+        token = SIM_KEY
+        sim.expire_token(SIM_KEY)
+    error = fetch_error(sim.base_url, token=token)
+    assert (error.kind, error.status) == (ErrorKind.AUTH, 400)
+    assert error.message == f"{message} (API_KEY_INVALID)"
+
+
+def test_a_failing_error_kind_falls_back_to_the_status(
+    sim: GatewaySimulator, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(self: GeminiFlavor, status: int, body: object) -> ErrorKind | None:
+        raise KeyError(SIM_KEY)
+
+    monkeypatch.setattr(GeminiFlavor, "error_kind", broken)
+    error = fetch_error(sim.base_url, token="AIzaSyUnknown")
+    assert (error.kind, error.status) == (ErrorKind.CLIENT_ERROR, 400)
+    assert "could not classify an error" in caplog.text
+    assert SIM_KEY not in caplog.text
+
+
+def test_forbidden_stays_forbidden(sim: GatewaySimulator) -> None:
+    sim.inject(Fault.http(403, message="Permission denied: Consumer has been suspended."))
+    error = fetch_error(sim.base_url)
+    assert (error.kind, error.status) == (ErrorKind.FORBIDDEN, 403)
+    assert error.message.endswith("(PERMISSION_DENIED)")
+
+
+def test_canary_key_never_leaks(sim: GatewaySimulator, caplog: pytest.LogCaptureFixture) -> None:
+    echo = f"API key not valid: {CANARY}"
+    invalid = json.loads(json.dumps(API_KEY_INVALID))
+    invalid["error"]["message"] = echo
+    invalid["error"]["details"][0]["metadata"]["key"] = CANARY
+    faults = [
+        (Fault(status=400, body=invalid), 0),
+        (Fault(status=400, body=[invalid]), 1),
+        (Fault.http(403, message=echo), 0),
+        (Fault.http(500, message=echo), 1),
+        (Fault(status=404, body=echo, content_type="text/plain"), 1),
+        (Fault(status=302, headers={"Location": f"{BASE_URL}/models?key={CANARY}"}), 1),
+        (Fault(status=200, body={"error": {"code": 400, "message": echo}}), 1),
+        (Fault(status=200, body={"models": [{"name": f"models/{CANARY}"}] * 2}), 1),
+        (Fault(status=200, body=f"not json {CANARY}", content_type="text/plain"), 2),
+        (Fault.truncated(), 1),
+    ]
+    caplog.set_level(logging.DEBUG)
+    errors = []
+    for fault, skip in faults:
+        sim.reset_requests()
+        sim.clear_faults()
+        sim.inject(fault, skip=skip)
+        errors.append(fetch_error(sim.base_url, token=CANARY))
+    sim.expire_token(CANARY)
+    errors.append(fetch_error(sim.base_url, token=CANARY))
+    assert errors[0].kind is ErrorKind.AUTH
+    assert len({e.kind for e in errors}) >= 6
+    for error in errors:
+        for text in (error.message, repr(error), str(error.to_json())):
+            assert CANARY not in text
+    assert "***" in errors[0].message
+    gets = [r.getMessage() for r in caplog.records if r.getMessage().startswith("GET ")]
+    assert gets and all("pageSize=3" in line for line in gets)
+    for record in caplog.records:
+        assert CANARY not in record.getMessage()
+
+    # A server that sends the key back as a page token puts it in the next URL: our
+    # log line and error still hide it (urllib3's own debug log is out of our hands).
+    caplog.clear()
+    sim.renew_token(CANARY)
+    sim.inject(Fault(status=200, body={"models": [], "nextPageToken": CANARY}), skip=1)
+    error = fetch_error(sim.base_url, token=CANARY)
+    assert CANARY not in error.message
+    ours = [r.getMessage() for r in caplog.records if r.name.startswith("monitor")]
+    assert any("pageToken=***" in line for line in ours)
+    assert all(CANARY not in line for line in ours)
+
+
+# -- end to end: checks, snapshots, events --------------------------------------------------
+
+
+def count_snapshots(db: Any) -> int:
+    with db.reader() as session:
+        return session.scalar(select(func.count()).select_from(Snapshot)) or 0
+
+
+def changes(report: Any) -> list[tuple[str, str]]:
+    (token,) = report.tokens
+    return [(str(c.type), c.model) for c in token.changes]
+
+
+def test_checks_through_the_pipeline(sim: GatewaySimulator, sqlite_url: str) -> None:
+    base = sim_config(sim.base_url, {"google": SIM_KEY}, source="gemini", failure_threshold=99)
+    source = SourceConfig(name="gemini", base_url=sim.base_url, flavor="gemini")
+    config = replace(base, sources=(source,))
+    db = open_database(sqlite_url)
+    try:
+        checker = Checker(config, db)
+        (report,) = checker.check()
+        assert report.tokens[0].baseline and report.tokens[0].model_count == 8
+        assert report.events == ()
+
+        # One model added (page 1), one gone (page 3): the addition is reported at
+        # once, the removal once the flap guard has seen it twice.
+        added = make_model("gemini-new", None, display_name="Gemini New", generation_methods=CHAT)
+        models = [added, *SIM_MODELS[:-1]]
+        sim.set_group("default", models)
+        (report,) = checker.check()
+        assert changes(report) == [("added", "gemini-new")]
+        (event,) = report.events
+        assert event.type is EventType.MODELS_CHANGED
+        (report,) = checker.check()
+        assert changes(report) == [("removed", "gemini-sim-7")]
+        snapshots = count_snapshots(db)
+
+        # A failing middle page: the check fails; pages 1 and 3 never become a
+        # snapshot and the models of page 2 are never "removed".
+        for _ in range(3):
+            sim.inject(Fault.http(503, message="The service is currently unavailable."), skip=1)
+            (report,) = checker.check()
+            assert [t.outcome for t in report.tokens] == ["server"]
+            assert report.tokens[0].model_count is None
+            assert not report.changed
+            assert report.events == ()
+        assert count_snapshots(db) == snapshots
+        (report,) = checker.check()
+        assert report.tokens[0].outcome == "ok"
+        assert not report.changed
+
+        # A generation method gained is an endpoint-type change, once confirmed.
+        batch = [
+            dict(m, generation_methods=[*CHAT, "predict"]) if m["id"] == "gemini-sim-2" else m
+            for m in models
+        ]
+        sim.set_group("default", batch)
+        found = [c for _ in range(2) for c in checker.check()[0].tokens[0].changes]
+        (change,) = found
+        assert change.type is ChangeType.ENDPOINT_TYPES_CHANGED
+        assert change.model == "gemini-sim-2"
+        assert (change.gained, change.lost) == (("predict",), ())
+
+        # A new description or sampling default is not a change at all.
+        reworded = [dict(m, description="Reworded") for m in batch]
+        sim.set_group("default", reworded)
+        for _ in range(2):
+            assert not checker.check()[0].changed
+    finally:
+        db.close()
