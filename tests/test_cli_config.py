@@ -89,3 +89,25 @@ def test_a_broken_user_template_fails_config_check(tmp_path: Path) -> None:
 
     (templates / "event.txt.j2").write_text("{{ event.summary }}\n")
     assert run("--config", str(path), "config", "check").returncode == 0
+
+
+def test_auto_flavor_shows_what_it_detected(tmp_path: Path, gateway) -> None:
+    from monitor.sim import make_model
+
+    gateway.set_group("default", [make_model("gpt-4o")])
+    gateway.add_token(CANARY, group="default")
+    path = tmp_path / "config.toml"
+    path.write_text(
+        f'[monitor]\ndatabase = "sqlite:///{tmp_path / "m.db"}"\n\n'
+        f'[[sources]]\nname = "gw"\nbase_url = "{gateway.base_url}"\nflavor = "auto"\n\n'
+        '[[tokens]]\nname = "t"\nsource = "gw"\ntoken_env = "AUTO_TOKEN"\n'
+    )
+    env = {"AUTO_TOKEN": CANARY}
+    before = run("--config", str(path), "config", "check", env=env)
+    assert "gw: auto (not checked yet)" in before.stdout
+    assert not (tmp_path / "m.db").exists()  # looking never creates a database
+    assert run("--config", str(path), "check", env=env).returncode == 0
+    after = run("--config", str(path), "config", "check", env=env)
+    assert "gw: auto (detected: new-api)" in after.stdout
+    status = run("--config", str(path), "status", "--format", "csv", env=env).stdout
+    assert "gw,new-api,t," in status
