@@ -17,11 +17,15 @@ from datetime import UTC, datetime, timedelta
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
+from sqlalchemy import text
 
 from monitor.clock import utcnow
 from monitor.config import Config
+from monitor.config.durations import format_duration
 from monitor.delivery.outbox import Dispatcher
 from monitor.pipeline import Checker
+from monitor.store.queries import prune
+from monitor.systemd import Notifier
 
 log = logging.getLogger("monitor.daemon")
 
@@ -77,11 +81,13 @@ class Daemon:
         *,
         stop: threading.Event | None = None,
         on_cycle: Callable[[], None] | None = None,
+        notifier: Notifier | None = None,
     ) -> None:
         self.config = config
         self.checker = checker
         self.dispatcher = dispatcher
         self.stop = stop or threading.Event()
+        self.notifier = notifier or Notifier.from_environ()
         self._wakes = {c.name: threading.Event() for c in config.channels}
         self._on_cycle = on_cycle
         self.scheduler = BackgroundScheduler(
@@ -96,6 +102,14 @@ class Daemon:
     def _schedule(self) -> None:
         settings = self.config.monitor
         start = utcnow()
+        if settings.retention is not None:
+            self.scheduler.add_job(
+                self._prune,
+                IntervalTrigger(hours=24, timezone=UTC),
+                id="prune",
+                name="prune history",
+                next_run_time=start + timedelta(minutes=1),
+            )
         for index, source in enumerate(self.config.sources):
             if settings.cron:
                 trigger = cron_trigger(settings.cron, settings.jitter or None)
@@ -172,15 +186,49 @@ class Daemon:
             len(self.config.tokens),
             len(self.config.channels),
         )
+        self.notifier.ready(f"watching {len(self.config.tokens)} token(s)")
+        tick = min(1.0, self.notifier.watchdog_interval or 1.0)
         try:
-            while not self.stop.wait(1.0):
-                pass
+            while not self.stop.wait(tick):
+                if self.notifier.watchdog_interval and self.healthy():
+                    self.notifier.watchdog()
         finally:
+            self.notifier.stopping()
             self.scheduler.shutdown(wait=True)
             self._wake_all()
             for thread in deliverers:
                 thread.join(timeout=30)
             log.info("daemon stopped")
+
+    def healthy(self) -> bool:
+        """The scheduler runs and the database answers: what the systemd watchdog vouches for."""
+        if not self.scheduler.running:
+            return False
+        try:
+            with self.checker.db.reader() as session:
+                session.execute(text("SELECT 1"))
+        except Exception:
+            log.warning("database does not answer; withholding the watchdog ping", exc_info=True)
+            return False
+        return True
+
+    def _prune(self) -> None:
+        retention = self.config.monitor.retention
+        if retention is None:
+            return
+        try:
+            with self.checker.db.session() as session:
+                report = prune(session, utcnow() - timedelta(seconds=retention))
+        except Exception:
+            log.exception("pruning history failed; will try again tomorrow")
+            return
+        log.info(
+            "pruned history older than %s: %d checks, %d events, %d snapshots",
+            format_duration(retention),
+            report.checks,
+            report.events,
+            report.snapshots,
+        )
 
     def _wake_all(self) -> None:
         for wake in self._wakes.values():

@@ -58,6 +58,8 @@ MONITOR_KEYS = (
     "retry_schedule",
     "templates",
     "delivery_lease",
+    "retention",
+    "listen",
 )
 SOURCE_KEYS = (
     "name",
@@ -303,6 +305,8 @@ class _Loader:
             retry_schedule=table.durations("retry_schedule", DEFAULT_RETRY_SCHEDULE),
             templates=table.existing_path("templates"),
             delivery_lease=table.duration("delivery_lease", defaults.delivery_lease),
+            retention=table.duration("retention", None),
+            listen=table.address("listen"),
         )
 
     @staticmethod
@@ -658,6 +662,17 @@ class _Table:
             self.problem(key, f'expected a list of strings like ["a", "b"], got {got}')
             return default
         return tuple(value)
+
+    def address(self, key: str) -> str | None:
+        """ "host:port" to listen on; the host may be an IPv6 literal in brackets."""
+        value = self.string(key, None)
+        if value is None:
+            return None
+        host, _, port = value.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            self.problem(key, f'{_show(value)} is not host:port; write e.g. "127.0.0.1:9464"')
+            return None
+        return value
 
     def thresholds(self, key: str) -> tuple[tuple[str, float], ...]:
         """`{ "pricing.*" = "1%", context_window = 0.05 }`: glob -> smallest relative change."""

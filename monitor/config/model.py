@@ -97,6 +97,8 @@ class MonitorSettings:
     retry_schedule: tuple[float, ...] = DEFAULT_RETRY_SCHEDULE
     templates: str | None = None  # a directory whose templates override the shipped ones
     delivery_lease: float = 120.0  # how long a sender owns a claimed delivery
+    retention: float | None = None  # the daemon prunes history older than this, daily
+    listen: str | None = None  # "127.0.0.1:9464": /healthz and /metrics for the daemon
 
 
 @dataclass(frozen=True, slots=True)
