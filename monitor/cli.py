@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -261,7 +262,10 @@ def check(app: App, tokens: tuple[str, ...], dry_run: bool, exit_code: bool, fmt
             f"unknown token(s): {', '.join(unknown)}; see `model-monitor config check`", EXIT_CONFIG
         )
     with _runtime(app, dispatch=not dry_run) as (checker, dispatcher):
-        reports = checker.check(tokens, dry_run=dry_run)
+        count = len(tokens) if tokens else len(config.tokens)
+        with _progress(count) as advance:
+            checker.on_fetched = advance
+            reports = checker.check(tokens, dry_run=dry_run)
         delivered = dispatcher.run_once() if not dry_run else None
     token_reports = [t for r in reports for t in r.tokens]
     if fmt == "json":
@@ -297,6 +301,25 @@ def check(app: App, tokens: tuple[str, ...], dry_run: bool, exit_code: bool, fmt
         sys.exit(EXIT_CHECK_FAILED)
     if exit_code and any(t.changes for t in token_reports):
         sys.exit(EXIT_CHANGES)
+
+
+PROGRESS_FROM = 10  # tokens: fewer finish before a bar would be worth drawing
+
+
+@contextmanager
+def _progress(total: int) -> Iterator[Callable[[], None] | None]:
+    """A progress bar on stderr while polling many tokens, only on a terminal."""
+    if total < PROGRESS_FROM or not sys.stderr.isatty():
+        yield None
+        return
+    lock = threading.Lock()
+    with click.progressbar(length=total, label="checking", file=sys.stderr) as bar:
+
+        def advance() -> None:
+            with lock:  # fetch threads report concurrently
+                bar.update(1)
+
+        yield advance
 
 
 def _config_with_tokens(app: App) -> Config:

@@ -96,6 +96,8 @@ class Checker:
         self._fetch = fetch
         self._clock = clock
         self._sleep = sleep
+        # Called (from fetch threads) once per token fetched: `check`'s progress bar.
+        self.on_fetched: Callable[[], None] | None = None
 
     # -- fetching (no transaction open) ------------------------------------------------
 
@@ -150,7 +152,10 @@ class Checker:
         def fetch(token: TokenConfig) -> FetchResult:
             before = prior.get(token.name, _Prior(None, False, None))
             result = self._fetch_one(source, token, before.confirmed)
-            return self._explained(source, token, result, before)
+            result = self._explained(source, token, result, before)
+            if self.on_fetched is not None:
+                self.on_fetched()
+            return result
 
         if workers == 1:
             return [fetch(t) for t in tokens]
