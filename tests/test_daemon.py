@@ -122,3 +122,82 @@ url = "{receiver.url}"
     db.close()
     assert checks is not None and checks >= 3
     assert checks == gateway.requests_count(TOKEN)  # every poll recorded: none cut in half
+
+
+@pytest.mark.slow
+def test_status_reads_while_the_daemon_writes(tmp_path: Path) -> None:
+    """SQLite in WAL mode: readers never wait for, nor block, the daemon's writes."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    db_path = tmp_path / "monitor.db"
+    with GatewaySimulator(seed=6) as gateway:
+        gateway.set_group("default", MODELS)
+        gateway.add_token(TOKEN, group="default")
+        config = tmp_path / "config.toml"
+        config.write_text(
+            f'[monitor]\ndatabase = "sqlite:///{db_path}"\ninterval = "0.2s"\njitter = "0s"\n\n'
+            f'[[sources]]\nname = "gw"\nbase_url = "{gateway.base_url}"\n\n'
+            '[[tokens]]\nname = "t"\nsource = "gw"\ntoken_env = "DAEMON_TOKEN"\n'
+        )
+        env = {**os.environ, "DAEMON_TOKEN": TOKEN}
+        daemon = subprocess.Popen(
+            [sys.executable, "-m", "monitor", "--config", str(config), "run"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            deadline = time.monotonic() + 20
+            while gateway.requests_count(TOKEN) < 2 and time.monotonic() < deadline:
+                time.sleep(0.05)
+
+            def status(_: int) -> subprocess.CompletedProcess[str]:
+                return subprocess.run(
+                    [sys.executable, "-m", "monitor", "--config", str(config), "status"],
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                    timeout=60,
+                )
+
+            with ThreadPoolExecutor(4) as pool:
+                results = list(pool.map(status, range(8)))
+            checks_meanwhile = gateway.requests_count(TOKEN)
+        finally:
+            daemon.send_signal(signal.SIGTERM)
+            _, err = daemon.communicate(timeout=10)
+        assert daemon.returncode == 0, err
+    for done in results:
+        assert done.returncode == 0, done.stderr
+        assert "gw" in done.stdout and " t " in done.stdout
+    assert checks_meanwhile >= 4  # the daemon kept writing while they read
+
+
+def test_retention_prunes_old_history(tmp_path: Path) -> None:
+    from dataclasses import replace
+    from datetime import timedelta
+
+    from monitor.clock import utcnow
+    from monitor.delivery.outbox import Dispatcher
+    from monitor.pipeline import Checker
+    from monitor.scheduler import Daemon
+    from monitor.sim.config import sim_config
+
+    with GatewaySimulator(seed=2) as gateway:
+        gateway.set_group("default", MODELS)
+        gateway.add_token(TOKEN, group="default")
+        config = sim_config(gateway.base_url, {"t": TOKEN})
+        config = replace(config, monitor=replace(config.monitor, retention=7 * 86400.0))
+        db = open_database(f"sqlite:///{tmp_path / 'monitor.db'}")
+        old = utcnow() - timedelta(days=30)
+        Checker(config, db, clock=lambda: old).check()
+        gateway.set_group("default", MODELS[1:])
+        Checker(config, db, clock=lambda: old).check()
+        checker = Checker(config, db)
+        checker.check()
+        Daemon(config, checker, Dispatcher(config, db, {}))._prune()
+        with db.reader() as session:
+            remaining = session.scalars(select(Check.started_at)).all()
+        db.close()
+    assert len(remaining) == 1 and remaining[0] > old
