@@ -111,3 +111,26 @@ def test_auto_flavor_shows_what_it_detected(tmp_path: Path, gateway) -> None:
     assert "gw: auto (detected: new-api)" in after.stdout
     status = run("--config", str(path), "status", "--format", "csv", env=env).stdout
     assert "gw,new-api,t," in status
+
+
+def test_the_example_config_passes_config_check(tmp_path: Path) -> None:
+    example = Path(__file__).resolve().parent.parent / "config.example.toml"
+    env = {
+        "AIBERM_TEAM_A": CANARY,
+        "AIBERM_TEAM_B": "sk-example-b",
+        "OPENAI_API_KEY": "sk-example-o",
+        "AUDIT_HOOK_URL": "https://hooks.example.com/model-monitor",
+        "AUDIT_HOOK_SECRET": "whsec_c2VjcmV0LWZvci10ZXN0cw==",
+    }
+    done = run(
+        "--config",
+        str(example),
+        "--database",
+        f"sqlite:///{tmp_path / 'x.db'}",
+        "config",
+        "check",
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.rstrip().endswith("ok")
+    assert CANARY not in done.stdout + done.stderr
