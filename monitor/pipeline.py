@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
@@ -44,6 +45,9 @@ from monitor.sources.usage import explain_auth_failure
 from monitor.store.database import Database
 from monitor.store.schema import Check, Snapshot, SourceState, TokenState
 from monitor.store.snapshots import SnapshotStore
+
+if TYPE_CHECKING:
+    from monitor.metrics import Metrics
 
 log = logging.getLogger("monitor.check")
 
@@ -89,9 +93,11 @@ class Checker:
         fetch: Callable[..., FetchResult] = fetch_models,
         clock: Callable[[], datetime] = utcnow,
         sleep: Callable[[float], None] = time.sleep,
+        metrics: Metrics | None = None,
     ) -> None:
         self.config = config
         self.db = db
+        self.metrics = metrics  # monitor.metrics: counts each finished cycle (None: off)
         self.snapshots = snapshots or SnapshotStore()
         self._fetch = fetch
         self._clock = clock
@@ -194,7 +200,7 @@ class Checker:
         started = self._clock()
         backoff = self._backoff_until(source)
         if backoff is not None and backoff > started:
-            return self._skip(source, tokens, backoff, started, dry_run=dry_run)
+            return self._counted(self._skip(source, tokens, backoff, started, dry_run=dry_run))
         results = self.fetch_all(source, tokens)
         with self.db.session(commit=not dry_run) as session:
             now = self._clock()
@@ -211,7 +217,13 @@ class Checker:
                 enqueue(session, self.config, event, now)
         for report in reports:
             _log_check(report)
-        return CycleReport(source.name, tuple(reports), tuple(events))
+        return self._counted(CycleReport(source.name, tuple(reports), tuple(events)), now)
+
+    def _counted(self, cycle: CycleReport, at: datetime | None = None) -> CycleReport:
+        """Hand a finished cycle to the metrics, if any (`monitor.metrics`)."""
+        if self.metrics is not None:
+            self.metrics.record_cycle(cycle, at or self._clock())
+        return cycle
 
     def _skip(
         self,

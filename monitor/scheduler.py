@@ -20,9 +20,11 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import text
 
 from monitor.clock import utcnow
-from monitor.config import Config
+from monitor.config import Config, ConfigError
 from monitor.config.durations import format_duration
 from monitor.delivery.outbox import Dispatcher
+from monitor.listener import CycleWatch, Listener
+from monitor.metrics import Metrics
 from monitor.pipeline import Checker
 from monitor.store.queries import prune
 from monitor.systemd import Notifier
@@ -82,10 +84,17 @@ class Daemon:
         stop: threading.Event | None = None,
         on_cycle: Callable[[], None] | None = None,
         notifier: Notifier | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.config = config
         self.checker = checker
         self.dispatcher = dispatcher
+        # [monitor] listen: /healthz reads `cycles`, /metrics serves `metrics` (monitor.listener).
+        self.cycles = CycleWatch(config)
+        self.metrics = metrics or (Metrics(checker.db) if config.monitor.listen else None)
+        if self.metrics is not None:
+            checker.metrics = checker.metrics or self.metrics
+            dispatcher.metrics = dispatcher.metrics or self.metrics
         self.stop = stop or threading.Event()
         self.notifier = notifier or Notifier.from_environ()
         self._wakes = {c.name: threading.Event() for c in config.channels}
@@ -136,7 +145,10 @@ class Daemon:
             report = self.checker.check_source(self.config.source(name))
         except Exception:
             log.exception("check cycle of source %s failed; will try again next time", name)
+            if self.metrics is not None:
+                self.metrics.record_cycle_failure(name)
             return
+        self.cycles.completed(name)
         if report.events:
             self._wake_all()
         if self._on_cycle is not None:
@@ -170,6 +182,8 @@ class Daemon:
 
     def run(self) -> None:
         """Block until `stop` is set, then shut down cleanly."""
+        listener = self._start_listener()
+        self.cycles.begin()
         self._schedule()
         deliverers = [
             threading.Thread(
@@ -195,10 +209,32 @@ class Daemon:
         finally:
             self.notifier.stopping()
             self.scheduler.shutdown(wait=True)
+            if listener is not None:
+                listener.stop()
             self._wake_all()
             for thread in deliverers:
                 thread.join(timeout=30)
             log.info("daemon stopped")
+
+    def _start_listener(self) -> Listener | None:
+        """[monitor] listen: serve /healthz and /metrics until shutdown (monitor.listener)."""
+        address = self.config.monitor.listen
+        if not address:
+            return None
+        if self.metrics is not None:
+            try:
+                self.metrics.restore(self.checker.db, self.config)
+            except Exception:
+                log.warning("metrics: cannot read the last known token state", exc_info=True)
+        listener = Listener(
+            address,
+            health=lambda: self.cycles.report(self.scheduler.running),
+            metrics=self.metrics,
+        )
+        try:
+            return listener.start()
+        except OSError as exc:
+            raise ConfigError([f"[monitor] listen: cannot listen on {address}: {exc}"]) from exc
 
     def healthy(self) -> bool:
         """The scheduler runs and the database answers: what the systemd watchdog vouches for."""

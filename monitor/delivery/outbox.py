@@ -18,7 +18,7 @@ from collections.abc import Callable, Collection, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ColumnElement, delete, func, insert, or_, select, true, update
 from sqlalchemy.orm import Session
@@ -32,6 +32,9 @@ from monitor.ids import new_id
 from monitor.records import Event
 from monitor.store.database import Database
 from monitor.store.schema import ChannelState, Delivery, DeliveryAttempt, EventRow
+
+if TYPE_CHECKING:
+    from monitor.metrics import Metrics
 
 log = logging.getLogger("monitor.delivery")
 
@@ -114,10 +117,12 @@ class Dispatcher:
         *,
         clock: Callable[[], datetime] = utcnow,
         rng: random.Random | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.config = config
         self.db = db
         self.channels = channels
+        self.metrics = metrics  # monitor.metrics: counts each delivery attempt (None: off)
         self._clock = clock
         self._rng = rng or random.Random()
         self._windows = {c.name: DeliveryWindow.of(c) for c in config.channels}
@@ -349,6 +354,9 @@ class Dispatcher:
                     error=result.error or None,
                 )
             )
+        if self.metrics is not None:
+            outcome = "sent" if report.sent else "dead" if report.dead else "retried"
+            self.metrics.record_delivery(delivery.channel, outcome)
         return report
 
 
