@@ -80,13 +80,16 @@ class App:
         return self._config
 
     def optional_config(self) -> Config | None:
-        """The config when there is one; read-only commands work on a bare database too."""
+        """The config when there is one; read-only commands work on a bare database too.
+
+        Only a missing config is forgiven: a config that exists but is broken is an error,
+        or `status` would quietly read some other (empty) database.
+        """
         try:
-            return self.config()
+            find_config(self.config_path, os.environ)
         except ConfigError:
-            if self.config_path or os.environ.get("MODEL_MONITOR_CONFIG"):
-                raise
             return None
+        return self.config()
 
     def setup_logging(self) -> None:
         level = {-1: logging.WARNING, 0: logging.INFO}.get(self.verbosity, logging.DEBUG)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -201,11 +202,15 @@ class Daemon:
             len(self.config.channels),
         )
         self.notifier.ready(f"watching {len(self.config.tokens)} token(s)")
-        tick = min(1.0, self.notifier.watchdog_interval or 1.0)
+        interval = self.notifier.watchdog_interval
+        tick = min(1.0, interval or 1.0)
+        last_ping = time.monotonic()
         try:
             while not self.stop.wait(tick):
-                if self.notifier.watchdog_interval and self.healthy():
-                    self.notifier.watchdog()
+                if interval and time.monotonic() - last_ping >= interval - tick / 2:
+                    if self.healthy():
+                        self.notifier.watchdog()
+                    last_ping = time.monotonic()
         finally:
             self.notifier.stopping()
             self.scheduler.shutdown(wait=True)

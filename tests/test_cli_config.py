@@ -134,3 +134,27 @@ def test_the_example_config_passes_config_check(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert done.stdout.rstrip().endswith("ok")
     assert CANARY not in done.stdout + done.stderr
+
+
+def test_read_only_commands_do_not_hide_a_broken_config(tmp_path: Path) -> None:
+    """Found by lookup (no --config), a config that fails must stop `status`, not send it
+    to an empty default database."""
+    xdg = tmp_path / "xdg"
+    (xdg / "model-monitor").mkdir(parents=True)
+    (xdg / "model-monitor" / "config.toml").write_text(
+        '[monitor]\ndatabase = "sqlite:////nonexistent/x.db"\n\n'
+        '[[sources]]\nname = "gw"\nbase_url = "https://gw.example/v1"\n\n'
+        '[[tokens]]\nname = "t"\nsource = "gw"\ntoken_file = "missing-credential"\n'
+    )
+    env = {"XDG_CONFIG_HOME": str(xdg), "XDG_STATE_HOME": str(tmp_path / "state")}
+    done = run("status", env=env)
+    assert done.returncode == 78
+    assert "missing-credential" in done.stderr
+    assert not (tmp_path / "state").exists()  # no stray default database was created
+
+    empty = tmp_path / "nothing"
+    empty.mkdir()
+    bare = run(
+        "status", env={"XDG_CONFIG_HOME": str(empty), "XDG_STATE_HOME": str(tmp_path / "s2")}
+    )
+    assert bare.returncode == 0  # no config at all: a bare database is fine

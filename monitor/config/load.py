@@ -439,6 +439,14 @@ class _Loader:
         return values
 
 
+def _is_file(path: Path) -> bool:
+    """Like Path.is_file, but a directory we may not enter is "not there", not a crash."""
+    try:
+        return path.is_file()
+    except OSError:
+        return False
+
+
 def _percent(raw: Any) -> float | None:
     """ "1%" -> 0.01; 0.01 -> 0.01; anything else (or negative) -> None."""
     if isinstance(raw, bool):
@@ -803,7 +811,7 @@ class _Table:
     def _secret_from_file(self, form: str, raw: str) -> str | None:
         shown = "(a path that looks like a secret, not shown)" if _looks_secret(raw) else raw
         candidates = self._secret_paths(raw)
-        path = next((p for p in candidates if p.is_file()), None)
+        path = next((p for p in candidates if _is_file(p)), None)
         if path is None:
             looked = " or ".join(str(p) for p in candidates) if shown == raw else shown
             self.problem(form, f"no such file: {looked}; fix the path or create the file")
