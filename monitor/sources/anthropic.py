@@ -34,7 +34,15 @@ from typing import Any, ClassVar
 
 from monitor.config.model import Secret
 from monitor.records import ModelRecord
-from monitor.sources.base import Flavor, InvalidResponse, Page, Request, json_type
+from monitor.sources.base import (
+    FieldSpec,
+    Flavor,
+    InvalidResponse,
+    Page,
+    Request,
+    json_type,
+    typed_fields,
+)
 
 ANTHROPIC_VERSION = "2023-06-01"
 
@@ -104,21 +112,7 @@ class AnthropicFlavor(Flavor):
 
     def record(self, model_id: str, item: Mapping[str, Any]) -> ModelRecord:
         """One ModelInfo, normalized. `item` has a valid string id."""
-        fields: dict[str, Any] = {}
-        for wire, name, kind in _FIELDS:
-            value = item.get(wire)
-            if value is None or name in fields:
-                continue
-            if kind is int:
-                if not isinstance(value, int) or isinstance(value, bool):
-                    raise InvalidResponse(
-                        f"model {model_id!r}: {wire} is {json_type(value)}, not an integer"
-                    )
-            elif not isinstance(value, str):
-                raise InvalidResponse(
-                    f"model {model_id!r}: {wire} is {json_type(value)}, not a string"
-                )
-            fields[name] = value
+        fields = typed_fields(model_id, item, _FIELDS)
         capabilities = _capabilities(model_id, item.get("capabilities"))
         if capabilities is not None:
             fields["capabilities"] = capabilities
@@ -137,7 +131,7 @@ class AnthropicFlavor(Flavor):
 
 # (wire name, record field name, expected type); for a field with two wire names the
 # first one present wins.
-_FIELDS: tuple[tuple[str, str, type], ...] = (
+_FIELDS: FieldSpec = (
     ("display_name", "display_name", str),
     ("max_input_tokens", "context_window", int),
     ("max_tokens", "max_output_tokens", int),

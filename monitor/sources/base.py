@@ -134,3 +134,26 @@ def json_type(value: Any) -> str:
     if isinstance(value, list):
         return "an array"
     return "an object"
+
+
+FieldSpec = tuple[tuple[str, str, type], ...]  # (wire key, field name, int or str)
+
+
+def typed_fields(model_id: str, item: Mapping[str, Any], spec: FieldSpec) -> dict[str, Any]:
+    """The fields `spec` names, type-checked: a wrong type fails the whole check.
+
+    Several wire keys may feed one field (an API renamed a key); the first present wins.
+    """
+    fields: dict[str, Any] = {}
+    for wire, name, kind in spec:
+        value = item.get(wire)
+        if value is None or name in fields:
+            continue
+        if kind is int and (not isinstance(value, int) or isinstance(value, bool)):
+            raise InvalidResponse(
+                f"model {model_id!r}: {wire} is {json_type(value)}, not an integer"
+            )
+        if kind is str and not isinstance(value, str):
+            raise InvalidResponse(f"model {model_id!r}: {wire} is {json_type(value)}, not a string")
+        fields[name] = value
+    return fields

@@ -30,7 +30,15 @@ from typing import Any, ClassVar
 
 from monitor.config.model import Secret
 from monitor.records import ErrorKind, ModelRecord
-from monitor.sources.base import Flavor, InvalidResponse, Page, Request, json_type
+from monitor.sources.base import (
+    FieldSpec,
+    Flavor,
+    InvalidResponse,
+    Page,
+    Request,
+    json_type,
+    typed_fields,
+)
 
 MODEL_PREFIX = "models/"
 
@@ -99,22 +107,7 @@ class GeminiFlavor(Flavor):
                 f"model {model_id!r}: supportedGenerationMethods is {json_type(methods)},"
                 " not a list of strings"
             )
-        fields: dict[str, Any] = {}
-        for wire, name, kind in _FIELDS:
-            value = item.get(wire)
-            if value is None:
-                continue
-            if kind is int:
-                if not isinstance(value, int) or isinstance(value, bool):
-                    raise InvalidResponse(
-                        f"model {model_id!r}: {wire} is {json_type(value)}, not an integer"
-                    )
-            elif not isinstance(value, str):
-                raise InvalidResponse(
-                    f"model {model_id!r}: {wire} is {json_type(value)}, not a string"
-                )
-            fields[name] = value
-        return ModelRecord.build(model_id, methods, fields)
+        return ModelRecord.build(model_id, methods, typed_fields(model_id, item, _FIELDS))
 
     def error_kind(self, status: int, body: object) -> ErrorKind | None:
         """HTTP 400 with reason API_KEY_INVALID is a bad key: auth, not a client error."""
@@ -139,7 +132,7 @@ class GeminiFlavor(Flavor):
 
 
 # (wire name, record field name, expected type)
-_FIELDS: tuple[tuple[str, str, type], ...] = (
+_FIELDS: FieldSpec = (
     ("displayName", "display_name", str),
     ("inputTokenLimit", "context_window", int),
     ("outputTokenLimit", "max_output_tokens", int),
