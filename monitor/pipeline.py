@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import socket
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -19,6 +21,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from monitor.clock import rfc3339, utcnow
@@ -43,7 +46,7 @@ from monitor.records import (
 from monitor.sources.http import fetch_models
 from monitor.sources.usage import explain_auth_failure
 from monitor.store.database import Database
-from monitor.store.schema import Check, Snapshot, SourceState, TokenState
+from monitor.store.schema import Check, PollSlot, Snapshot, SourceState, TokenState
 from monitor.store.snapshots import SnapshotStore
 
 if TYPE_CHECKING:
@@ -195,8 +198,16 @@ class Checker:
         tokens: Sequence[TokenConfig] | None = None,
         *,
         dry_run: bool = False,
+        slot: str | None = None,
     ) -> CycleReport:
+        """One cycle. `slot` names the scheduled poll (the daemon passes it): only the
+        tokens this instance claims for that slot are polled. Without a slot (manual
+        `check`, `--dry-run`) nothing is claimed and every token is polled."""
         tokens = tuple(tokens if tokens is not None else self.config.tokens_of(source.name))
+        if slot is not None and not dry_run:
+            tokens = self._claim(tokens, slot)
+            if not tokens:
+                return self._counted(CycleReport(source.name, (), ()))
         started = self._clock()
         backoff = self._backoff_until(source)
         if backoff is not None and backoff > started:
@@ -218,6 +229,39 @@ class Checker:
         for report in reports:
             _log_check(report)
         return self._counted(CycleReport(source.name, tuple(reports), tuple(events)), now)
+
+    # -- claiming a scheduled poll (several daemons, one database) ---------------------
+
+    def _claim(self, tokens: Sequence[TokenConfig], slot: str) -> tuple[TokenConfig, ...]:
+        """The tokens whose (token, slot) row this instance inserted, in a short
+        transaction of its own before any fetch. ON CONFLICT DO NOTHING: when several
+        daemons share the database, the unique constraint lets exactly one poll each
+        token per slot, on SQLite and PostgreSQL alike. A daemon that dies after
+        claiming loses that one slot; the next slot is claimed by whoever is alive."""
+        if not tokens:
+            return ()
+        now = self._clock()
+        rows = [
+            {"token": t.name, "slot": slot, "claimed_at": now, "instance": INSTANCE} for t in tokens
+        ]
+        with self.db.session() as session:
+            dialect = session.get_bind().dialect
+            insert = postgresql.insert if dialect.name == "postgresql" else sqlite.insert
+            won: set[str] = set()
+            if dialect.insert_returning:
+                statement = (
+                    insert(PollSlot).values(rows).on_conflict_do_nothing().returning(PollSlot.token)
+                )
+                won.update(session.scalars(statement))
+            else:  # an SQLite older than 3.35: one row at a time
+                for row in rows:
+                    result = session.execute(insert(PollSlot).values(row).on_conflict_do_nothing())
+                    if result.rowcount == 1:
+                        won.add(row["token"])
+        skipped = len(tokens) - len(won)
+        if skipped:
+            log.debug("slot %s: %d token(s) already claimed by another instance", slot, skipped)
+        return tuple(t for t in tokens if t.name in won)
 
     def _counted(self, cycle: CycleReport, at: datetime | None = None) -> CycleReport:
         """Hand a finished cycle to the metrics, if any (`monitor.metrics`)."""
@@ -385,6 +429,8 @@ class _Prior:
 
 
 SKIPPED = "skipped"
+# Who claimed a poll slot (poll_slots.instance): for people reading the table.
+INSTANCE = f"{socket.gethostname()}:{os.getpid()}"[:255]
 DEFAULT_BACKOFF = 60.0  # seconds, when a 429 does not say how long to wait
 
 

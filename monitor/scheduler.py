@@ -9,25 +9,27 @@ waiting for running checks so none is cut in half.
 from __future__ import annotations
 
 import logging
+import math
 import signal
 import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import text
 
-from monitor.clock import utcnow
-from monitor.config import Config, ConfigError
+from monitor.clock import rfc3339, utcnow
+from monitor.config import Config, ConfigError, MonitorSettings
 from monitor.config.durations import format_duration
 from monitor.delivery.outbox import Dispatcher
 from monitor.listener import CycleWatch, Listener
 from monitor.metrics import Metrics
 from monitor.pipeline import Checker
-from monitor.store.queries import prune
+from monitor.store.queries import prune, prune_poll_slots
 from monitor.systemd import Notifier
 
 log = logging.getLogger("monitor.daemon")
@@ -73,6 +75,49 @@ def _range(a: int, b: int) -> str:
     return _CRON_WEEKDAYS[a] if a == b else f"{_CRON_WEEKDAYS[a]}-{_CRON_WEEKDAYS[b]}"
 
 
+class _ScheduledTime:
+    """A job as `run_job` sees it, with the time it was scheduled for as `scheduled`."""
+
+    def __init__(self, job: object, scheduled: datetime) -> None:
+        self._job = job
+        self.kwargs = {**job.kwargs, "scheduled": scheduled}  # type: ignore[attr-defined]
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._job, name)
+
+    def __str__(self) -> str:
+        return str(self._job)
+
+
+class _SlotExecutor(ThreadPoolExecutor):
+    """APScheduler 3 does not tell a job when it was scheduled to run; check jobs need
+    it to name their poll slot, so this executor hands it over."""
+
+    def _do_submit_job(self, job, run_times):  # type: ignore[no-untyped-def]
+        if job.id.startswith("check:") and run_times:
+            job = _ScheduledTime(job, run_times[-1])
+        super()._do_submit_job(job, run_times)
+
+
+def poll_slot(settings: MonitorSettings, scheduled: datetime) -> str:
+    """The name of the scheduled poll that fired at `scheduled` (jitter included).
+
+    interval: floor(scheduled / interval). APScheduler 3 counts each next fire from the
+    previous (jittered) one, so one daemon's fires are at least an interval apart and
+    land in distinct slots; daemons firing within the same interval share one.
+    cron: the unjittered fire time (the last cron time at or before `scheduled` within
+    the jitter window), so every daemon names the same slot.
+    """
+    if settings.cron:
+        window = timedelta(seconds=settings.jitter or 0) + timedelta(microseconds=1)
+        exact = cron_trigger(settings.cron).get_next_fire_time(None, scheduled - window)
+        if exact is None or exact > scheduled:
+            exact = scheduled
+        return f"c:{rfc3339(exact.replace(microsecond=0))}"
+    n = math.floor(scheduled.timestamp() / settings.interval)
+    return f"i{settings.interval:g}:{n}"
+
+
 class Daemon:
     """`model-monitor run`."""
 
@@ -102,6 +147,7 @@ class Daemon:
         self._on_cycle = on_cycle
         self.scheduler = BackgroundScheduler(
             timezone=UTC,
+            executors={"default": _SlotExecutor()},
             job_defaults={
                 "coalesce": True,  # after a pause, run once, not once per missed slot
                 "max_instances": 1,
@@ -112,14 +158,14 @@ class Daemon:
     def _schedule(self) -> None:
         settings = self.config.monitor
         start = utcnow()
-        if settings.retention is not None:
-            self.scheduler.add_job(
-                self._prune,
-                IntervalTrigger(hours=24, timezone=UTC),
-                id="prune",
-                name="prune history",
-                next_run_time=start + timedelta(minutes=1),
-            )
+        # Always: poll-slot claims are pruned even when history is kept forever.
+        self.scheduler.add_job(
+            self._prune,
+            IntervalTrigger(hours=24, timezone=UTC),
+            id="prune",
+            name="prune history",
+            next_run_time=start + timedelta(minutes=1),
+        )
         for index, source in enumerate(self.config.sources):
             if settings.cron:
                 trigger = cron_trigger(settings.cron, settings.jitter or None)
@@ -141,9 +187,12 @@ class Daemon:
                 else trigger.get_next_fire_time(None, start),
             )
 
-    def _check_source(self, name: str) -> None:
+    def _check_source(self, name: str, scheduled: datetime | None = None) -> None:
+        # Several daemons may share the database: each scheduled poll is claimed per
+        # token (`Checker._claim`), so it runs once whichever daemons are alive.
+        slot = poll_slot(self.config.monitor, scheduled or utcnow())
         try:
-            report = self.checker.check_source(self.config.source(name))
+            report = self.checker.check_source(self.config.source(name), slot=slot)
         except Exception:
             log.exception("check cycle of source %s failed; will try again next time", name)
             if self.metrics is not None:
@@ -256,6 +305,11 @@ class Daemon:
     def _prune(self) -> None:
         retention = self.config.monitor.retention
         if retention is None:
+            try:
+                with self.checker.db.session() as session:
+                    prune_poll_slots(session)
+            except Exception:
+                log.exception("pruning poll slots failed; will try again tomorrow")
             return
         try:
             with self.checker.db.session() as session:

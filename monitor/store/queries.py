@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, exists, func, or_, select
 from sqlalchemy.orm import Session
 
+from monitor.clock import utcnow
 from monitor.records import ModelRecord
 from monitor.store.schema import (
     ChannelState,
@@ -17,6 +18,7 @@ from monitor.store.schema import (
     Delivery,
     DeliveryAttempt,
     EventRow,
+    PollSlot,
     Snapshot,
     TokenState,
 )
@@ -152,14 +154,28 @@ class PruneReport:
     checks: int
     events: int
     snapshots: int
+    slots: int = 0
+
+
+# Poll slots only need to outlive the poll they name; a day is ample for any interval
+# below a day, and short enough that the table stays small.
+SLOT_KEEP = timedelta(days=1)
+
+
+def prune_poll_slots(session: Session, now: datetime | None = None) -> int:
+    """Delete poll-slot claims older than a day (see `PollSlot`)."""
+    cutoff = (now or utcnow()) - SLOT_KEEP
+    return session.execute(delete(PollSlot).where(PollSlot.claimed_at < cutoff)).rowcount
 
 
 def prune(session: Session, before: datetime) -> PruneReport:
     """Delete history older than `before`; never what is still needed.
 
     Events with a delivery still pending stay; snapshots stay while any check or token
-    state refers to them (the confirmed view of a quiet token may be very old).
+    state refers to them (the confirmed view of a quiet token may be very old). Poll-slot
+    claims are pruned after a day whatever `before` is (`prune_poll_slots`).
     """
+    slots = prune_poll_slots(session)
     checks = session.execute(delete(Check).where(Check.started_at < before)).rowcount
     pending = exists().where(Delivery.event_id == EventRow.id, Delivery.state == "pending")
     old_events = select(EventRow.id).where(EventRow.occurred_at < before, ~pending)
@@ -177,4 +193,4 @@ def prune(session: Session, before: datetime) -> PruneReport:
         ),
     )
     snapshots = session.execute(delete(Snapshot).where(~referenced)).rowcount
-    return PruneReport(checks, events, snapshots)
+    return PruneReport(checks, events, snapshots, slots)

@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -188,3 +189,22 @@ class ChannelState(Base):
     channel: Mapped[str] = mapped_column(String(200), primary_key=True)
     disabled_at: Mapped[datetime] = mapped_column(UTCDateTime)
     reason: Mapped[str] = mapped_column(Text)
+
+
+class PollSlot(Base):
+    """One scheduled poll of one token, claimed by the daemon that runs it.
+
+    Several daemons may share one database: each inserts (token, slot) with
+    ON CONFLICT DO NOTHING before fetching, and only the one whose row went in polls
+    (`Checker._claim`). Manual `check` runs claim nothing. Rows older than a day are
+    pruned (`monitor.store.queries.prune`).
+    """
+
+    __tablename__ = "poll_slots"
+    __table_args__ = (UniqueConstraint("token", "slot"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    token: Mapped[str] = mapped_column(String(200))
+    slot: Mapped[str] = mapped_column(String(64))  # "i<interval>:<n>" or "c:<fire time>"
+    claimed_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    instance: Mapped[str] = mapped_column(String(255))  # hostname:pid
