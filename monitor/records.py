@@ -119,8 +119,34 @@ def canonical_json(models: Models) -> bytes:
     Two lists that differ only in upstream order produce the same bytes, hence the
     same digest, hence one stored snapshot.
     """
-    rows = [models[key].to_json() for key in sorted(models)]
-    return json.dumps(rows, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    # json.dumps of a list is "[" + the items' encodings joined by "," + "]", so each
+    # record's encoding can be computed once and reused: the parsers hand out the same
+    # record object for an unchanged model (see monitor.sources.openai_compat), and a
+    # cycle hashes the same list once per token.
+    fragments = _fragments
+    if len(fragments) > _FRAGMENT_CACHE_LIMIT:
+        fragments.clear()
+    parts = []
+    for key in sorted(models):
+        record = models[key]
+        cached = fragments.get(id(record))
+        if cached is None or cached[0] is not record:
+            # Keyed by identity, never by equality: 1 == 1.0 == True, yet they encode
+            # differently. The record is kept in the value so its id cannot be reused.
+            cached = (record, _encode(record.to_json()))
+            fragments[id(record)] = cached
+        parts.append(cached[1])
+    return ("[" + ",".join(parts) + "]").encode()
+
+
+def _encode(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+# id(record) -> (record, its canonical encoding). Bounded: cleared when it grows past the
+# limit (a few MB), so records from old lists do not pile up.
+_fragments: dict[int, tuple[ModelRecord, str]] = {}
+_FRAGMENT_CACHE_LIMIT = 50_000
 
 
 def digest(canonical: bytes) -> str:

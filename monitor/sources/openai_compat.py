@@ -103,12 +103,44 @@ class NewApiFlavor(OneApiFlavor):
         types = item.get("supported_endpoint_types", _ABSENT)
         if types is _ABSENT:
             return _with_owned_by(model_id, None, item)
-        if not isinstance(types, list) or not all(isinstance(t, str) for t in types):
-            raise InvalidResponse(
-                f"model {model_id!r}: supported_endpoint_types is {json_type(types)},"
-                " not a list of strings"
-            )
+        if not isinstance(types, list):
+            raise _bad_types(model_id, types)
+        for t in types:
+            if not isinstance(t, str):
+                raise _bad_types(model_id, types)
+        owned_by = item.get("owned_by", _ABSENT)
+        if owned_by.__class__ is str:
+            # The common case, served from the intern table when this model looked the
+            # same before: no frozenset or record is built for an unchanged model.
+            key = (model_id, tuple(types), owned_by)
+            record = _interned.get(key)
+            if record is None:
+                record = _intern(
+                    key, ModelRecord(model_id, frozenset(types), (("owned_by", owned_by),))
+                )
+            return record
         return _with_owned_by(model_id, frozenset(types), item)
+
+
+def _bad_types(model_id: str, types: object) -> InvalidResponse:
+    return InvalidResponse(
+        f"model {model_id!r}: supported_endpoint_types is {json_type(types)}, not a list of strings"
+    )
+
+
+# (id, endpoint types as sent, owned_by) -> the record, for records made only of strings
+# (equal strings are interchangeable, unlike 1, 1.0 and True). One object per distinct
+# model across all tokens and cycles keeps memory flat with many tokens seeing the same
+# list, spares the garbage collector, and lets canonical_json reuse its per-record
+# encodings. Bounded: cleared when it grows past the limit.
+_interned: dict[tuple[str, tuple[str, ...], str], ModelRecord] = {}
+_INTERN_LIMIT = 100_000
+
+
+def _intern(key: tuple[str, tuple[str, ...], str], record: ModelRecord) -> ModelRecord:
+    if len(_interned) >= _INTERN_LIMIT:
+        _interned.clear()
+    return _interned.setdefault(key, record)
 
 
 def _with_owned_by(
