@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import func, select
 
 from monitor.config import MonitorSettings
 from monitor.pipeline import Checker
@@ -30,7 +30,7 @@ from monitor.sim.gateway import fingerprint
 from monitor.store.database import Database, open_database
 from monitor.store.queries import prune
 from monitor.store.schema import Delivery, EventRow, PollSlot
-from tests.conftest import POSTGRES_URL, _postgres_available
+from tests.conftest import postgres_schema
 
 MODELS = [make_model(f"model-{i}", ("openai",)) for i in range(5)]
 A, B = "sk-scale-a-0000000000000000", "sk-scale-b-1111111111111111"
@@ -160,20 +160,8 @@ def wait_until(condition, timeout: float, what: str) -> None:
 
 @pytest.fixture
 def pg_schema_url():
-    if not _postgres_available():
-        pytest.skip("set MODEL_MONITOR_TEST_POSTGRES_URL to run against PostgreSQL")
-    assert POSTGRES_URL is not None
-    schema = f"mm_scale_{secrets.token_hex(6)}"
-    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
-    sep = "&" if "?" in POSTGRES_URL else "?"
-    try:
-        yield f"{POSTGRES_URL}{sep}options=-csearch_path%3D{schema}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
+    with postgres_schema("mm_scale") as url:
+        yield url
 
 
 @pytest.mark.slow
