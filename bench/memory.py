@@ -20,24 +20,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from multiprocessing.connection import Connection
 from pathlib import Path
 
-from monitor.sim import GatewaySimulator, make_model
-
-
-def token_values(tokens: int) -> dict[str, str]:
-    return {f"t{i:05d}": f"sk-bench-{i:012d}" for i in range(tokens)}
-
-
-def serve(conn: Connection, tokens: int, models: int, latency: float) -> None:
-    base = [make_model(f"model-{i:05d}", ("openai",)) for i in range(models)]
-    with GatewaySimulator(seed=1, latency=latency) as gateway:
-        gateway.set_group("default", base)
-        for value in token_values(tokens).values():
-            gateway.add_token(value, group="default")
-        conn.send(gateway.base_url)
-        conn.recv()  # "stop"
+from cycle import serve, token_values  # the same simulated gateway, in a child process
 
 
 def status_kb(pid: int, key: str) -> int:
