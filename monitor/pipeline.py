@@ -215,10 +215,19 @@ class Checker:
         results = self.fetch_all(source, tokens)
         with self.db.session(commit=not dry_run) as session:
             now = self._clock()
+            # One query loads every token's state; `_record` then finds it in the
+            # identity map, and the session flushes all rows at once.
+            names = [t.name for t in tokens]
+            states = {
+                state.token: state
+                for state in session.scalars(select(TokenState).where(TokenState.token.in_(names)))
+            }
             reports: list[TokenReport] = []
             outcomes: list[TokenOutcome] = []
             for token, result in zip(tokens, results, strict=True):
-                report, outcome = self._record(session, source, token, result, started, now)
+                report, outcome = self._record(
+                    session, source, token, result, started, now, states.get(token.name)
+                )
                 reports.append(report)
                 outcomes.append(outcome)
             _update_backoff(session, source, results, now)
@@ -319,8 +328,8 @@ class Checker:
         result: FetchResult,
         started: datetime,
         now: datetime,
+        state: TokenState | None,
     ) -> tuple[TokenReport, TokenOutcome]:
-        state = session.get(TokenState, token.name)
         if state is None:
             state = TokenState(
                 token=token.name,

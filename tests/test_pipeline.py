@@ -8,12 +8,14 @@ import json
 import pytest
 from sqlalchemy import func, select
 
+from monitor.clock import utcnow
 from monitor.pipeline import Checker
-from monitor.records import ChangeType, ErrorKind, EventType
+from monitor.records import ChangeType, ErrorKind, EventType, ModelRecord
 from monitor.sim import Fault, GatewaySimulator, make_model
 from monitor.sim.config import sim_config, webhook_channel
 from monitor.store.database import Database, open_database
 from monitor.store.schema import Check, Delivery, EventRow, Snapshot, TokenState
+from monitor.store.snapshots import SnapshotStore
 
 MODELS = [make_model(f"model-{i}", ("openai",)) for i in range(10)]
 A, B = "sk-token-a-0000000000000000", "sk-token-b-1111111111111111"
@@ -242,3 +244,17 @@ def test_changes_replay_to_the_gateways_truth(setup, db) -> None:
                 elif change.type is ChangeType.REMOVED:
                     del known[change.model]
     assert set(known) == set(truth)
+
+
+def test_a_list_changed_in_place_is_hashed_again(db) -> None:
+    # The store remembers recent lists by the identity of their records; a caller's
+    # dict changed after a put must not be taken for the list it was.
+    store = SnapshotStore()
+    models = {"a": ModelRecord("a")}
+    with db.session() as session:
+        first = store.put(session, models, utcnow())
+        models["b"] = ModelRecord("b")
+        second = store.put(session, models, utcnow())
+        assert second != first
+        assert set(store.load(session, second)) == {"a", "b"}
+        assert store.put(session, {"a": models["a"]}, utcnow()) == first

@@ -32,6 +32,7 @@ from monitor.sim.config import sim_config
 from monitor.sources.anthropic import AnthropicFlavor
 from monitor.sources.base import InvalidResponse, Page, Request
 from monitor.sources.http import fetch_models
+from monitor.sources.pages import PAGES
 from monitor.sources.registry import FLAVORS
 from monitor.store.database import open_database
 from monitor.store.schema import Snapshot
@@ -733,3 +734,16 @@ def test_checks_through_the_pipeline(sim: GatewaySimulator, sqlite_url: str) -> 
         assert (change.before, change.after) == (64_000, 128_000)
     finally:
         db.close()
+
+
+def test_a_reused_page_asks_for_the_next_one_with_its_own_token(sim: GatewaySimulator) -> None:
+    # The second token's pages are byte for byte the first token's, so they come from the
+    # parsed-page cache; each next-page request must still carry the token of its walk.
+    PAGES.clear()
+    first, second = fetch(sim.base_url, SIM_KEY), fetch(sim.base_url, CANARY)
+    assert isinstance(first, FetchOk) and isinstance(second, FetchOk)
+    assert first.models == second.models
+    assert PAGES.hits == 3
+    assert sim.requests_count(SIM_KEY) == 3
+    assert sim.requests_count(CANARY) == 3
+    assert all(entry.status == 200 for entry in sim.requests)

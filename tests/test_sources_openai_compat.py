@@ -316,3 +316,37 @@ def test_records_are_independent_of_order(models: list[dict[str, Any]], seed: in
             model.get("supported_endpoint_types"),
             {"owned_by": model["owned_by"]} if "owned_by" in model else {},
         )
+
+
+# -- the intern-table fast path of new-api ---------------------------------------------------
+
+
+def _seen_before(*items: dict[str, Any]) -> None:
+    """Parse once so every item's record is in the intern table."""
+    parse(NewApiFlavor(), {"data": list(items)})
+
+
+def test_fast_path_still_rejects_a_string_of_types_it_has_seen_as_a_list() -> None:
+    _seen_before({"id": "fp-m", "owned_by": "o", "supported_endpoint_types": ["a", "b"]})
+    body = {"data": [{"id": "fp-m", "owned_by": "o", "supported_endpoint_types": "ab"}]}
+    with pytest.raises(InvalidResponse, match="supported_endpoint_types"):
+        parse(NewApiFlavor(), body)
+
+
+def test_fast_path_still_rejects_duplicates_and_non_objects() -> None:
+    item = {"id": "fp-d", "owned_by": "o", "supported_endpoint_types": ["x"]}
+    _seen_before(item)
+    with pytest.raises(InvalidResponse, match="appears twice"):
+        parse(NewApiFlavor(), {"data": [item, dict(item)]})
+    with pytest.raises(InvalidResponse, match=r"data\[1\] is a string"):
+        parse(NewApiFlavor(), {"data": [item, "fp-d"]})
+
+
+def test_fast_path_hands_out_the_interned_records() -> None:
+    item = {"id": "fp-i", "owned_by": "o", "supported_endpoint_types": ["x", "y"]}
+    first = NewApiFlavor().parse({"data": [item]}, REQUEST).models[0]
+    again = NewApiFlavor().parse({"data": [dict(item, created=1)]}, REQUEST).models[0]
+    assert again is first
+    # A change of any kept field is a different record, never the old one.
+    moved = NewApiFlavor().parse({"data": [dict(item, owned_by="p")]}, REQUEST).models[0]
+    assert moved is not first and moved.field_map() == {"owned_by": "p"}

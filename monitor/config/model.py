@@ -88,7 +88,7 @@ class MonitorSettings:
     cron: str | None = None
     jitter: float = 30.0
     timeout: float = 20.0
-    concurrency: int = 8  # tokens of one source polled at once
+    concurrency: int = 16  # tokens of one source polled at once
     max_response_bytes: int = 32 * 1024 * 1024
     confirm_checks: int = 2  # flap guard: consecutive checks a loss must persist
     failure_threshold: int = 3  # transient failures before token.failing

@@ -212,6 +212,10 @@ class AutoFlavor(Flavor):
     def max_pages(self) -> int:  # type: ignore[override]
         return self._delegate.max_pages if self._delegate is not None else Flavor.max_pages
 
+    def pure_parser(self) -> Flavor | None:
+        # Until a format is chosen, parsing the first page also decides the format.
+        return self if self._delegate is not None else None
+
     def _choose(self, name: str, flavor: Flavor, reason: str) -> Flavor:
         self._delegate, self.detected, self.reason = flavor, name, reason
         logger.debug("flavor auto: chose %s (%s)", name, reason)

@@ -19,6 +19,7 @@ shape the code:
 
 from __future__ import annotations
 
+import dataclasses
 import http.client
 import json
 import logging
@@ -33,15 +34,17 @@ from http import HTTPStatus
 from typing import NoReturn
 from urllib.parse import urlencode, urlsplit
 
+import orjson
 import requests
 import urllib3.exceptions
 from requests.auth import AuthBase
 
 from monitor import __version__
-from monitor.config.model import MonitorSettings, SourceConfig, TokenConfig
+from monitor.config.model import MonitorSettings, Secret, SourceConfig, TokenConfig
 from monitor.records import ErrorKind, FetchError, FetchOk, FetchResult, ModelRecord
 from monitor.retry_after import retry_after
 from monitor.sources.base import Flavor, InvalidResponse, Page, Request
+from monitor.sources.pages import PAGES, page_key
 from monitor.sources.registry import FLAVORS
 
 logger = logging.getLogger("monitor.sources")
@@ -247,7 +250,7 @@ class _Walk:
             size += len(reply.body)
             if not 200 <= reply.status < 300:
                 raise self._status_failure(reply)
-            page = self._parse(reply, request)
+            page = self._parse_once(reply, request)
             for record in page.models:
                 if record.id in models:
                     raise _Failure(
@@ -482,7 +485,52 @@ class _Walk:
             phrase = ""
         return f"HTTP {status} {phrase}".rstrip()
 
+    def _parse_once(self, reply: _Reply, request: Request) -> Page:
+        """The parsed page, from `PAGES` when this exact body was parsed before."""
+        if self.flavor.pure_parser() is None:
+            return self._parse(reply, request)
+        key = page_key(self.flavor, request, reply.body)
+        page = PAGES.get(key)
+        if page is None:
+            page = self._parse(reply, request)
+            # Stored without credentials: the key ignores headers, so a page may be
+            # reused by another token, whose own headers go on its next request.
+            PAGES.put(key, _with_headers(page, ()))
+            return page
+        return _with_headers(page, request.headers)
+
     def _parse(self, reply: _Reply, request: Request) -> Page:
+        body = self._decode(reply)
+        try:
+            return self.flavor.parse(body, request)
+        except InvalidResponse as exc:
+            raise _Failure(ErrorKind.INVALID_RESPONSE, str(exc), reply.status) from None
+        except Exception as exc:  # a flavor bug must not crash the scheduler
+            # Only the exception's type is logged: its text could quote the body.
+            logger.error(
+                "flavor %s could not parse a response from %s (%s); please report this",
+                self.flavor.name,
+                self.source.name,
+                type(exc).__name__,
+            )
+            raise _Failure(
+                ErrorKind.INVALID_RESPONSE,
+                f"the models list could not be read ({type(exc).__name__})",
+                reply.status,
+            ) from None
+
+    def _decode(self, reply: _Reply) -> object:
+        """The decoded JSON body.
+
+        orjson decodes a valid body in about half the time of the standard library.
+        Whatever it refuses (a BOM, NaN, integers over 64 bits, deep nesting, broken
+        JSON) goes to the standard library, so the same documents are accepted as
+        always, and a refusal is worded the same way.
+        """
+        try:
+            return orjson.loads(reply.body)
+        except orjson.JSONDecodeError:
+            pass
         status = reply.status
         if not reply.body.strip():
             raise _Failure(ErrorKind.INVALID_RESPONSE, f"HTTP {status} with an empty body", status)
@@ -495,7 +543,7 @@ class _Walk:
                 status,
             ) from None
         try:
-            body = json.loads(text)
+            return json.loads(text)
         except RecursionError:
             raise _Failure(
                 ErrorKind.INVALID_RESPONSE, "the response JSON is nested too deeply", status
@@ -506,23 +554,12 @@ class _Walk:
             else:
                 message = f"the response is not JSON ({exc})"
             raise _Failure(ErrorKind.INVALID_RESPONSE, message, status) from None
-        try:
-            return self.flavor.parse(body, request)
-        except InvalidResponse as exc:
-            raise _Failure(ErrorKind.INVALID_RESPONSE, str(exc), status) from None
-        except Exception as exc:  # a flavor bug must not crash the scheduler
-            # Only the exception's type is logged: its text could quote the body.
-            logger.error(
-                "flavor %s could not parse a response from %s (%s); please report this",
-                self.flavor.name,
-                self.source.name,
-                type(exc).__name__,
-            )
-            raise _Failure(
-                ErrorKind.INVALID_RESPONSE,
-                f"the models list could not be read ({type(exc).__name__})",
-                status,
-            ) from None
+
+
+def _with_headers(page: Page, headers: tuple[tuple[str, str | Secret], ...]) -> Page:
+    if page.next is None:
+        return page
+    return Page(page.models, dataclasses.replace(page.next, headers=headers))
 
 
 def _kind_of_status(status: int) -> ErrorKind:
