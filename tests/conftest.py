@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import os
 import secrets
+import zlib
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import MetaData, create_engine, make_url, select, text
 
 from monitor.sim import GatewaySimulator, WebhookReceiver
 from tests.smtp_sink import smtp_server  # noqa: F401 - a fixture, shared by name
@@ -70,7 +71,37 @@ def postgres_schema(prefix: str = "mm_test") -> Iterator[str]:
 
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
+    """For tests about SQLite itself; everything else takes `db_url` and runs on both."""
     return f"sqlite:///{tmp_path / 'monitor.db'}"
+
+
+def database_contents(url: str) -> bytes:
+    """Everything a database holds, to grep for secrets: a SQLite database's files
+    (free pages, journal and WAL included), or every row of every PostgreSQL table as
+    text, compressed columns inflated."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        path = Path(parsed.database or "")
+        return b"".join(p.read_bytes() for p in sorted(path.parent.glob(path.name + "*")))
+    engine = create_engine(url)
+    try:
+        metadata = MetaData()
+        metadata.reflect(engine)
+        chunks: list[bytes] = []
+        with engine.connect() as conn:
+            for table in metadata.sorted_tables:
+                for row in conn.execute(select(table)):
+                    for value in row:
+                        if isinstance(value, bytes | memoryview):
+                            raw = bytes(value)
+                            with suppress(zlib.error):
+                                raw = zlib.decompress(raw)
+                            chunks.append(raw)
+                        else:
+                            chunks.append(str(value).encode())
+        return b"\n".join(chunks)
+    finally:
+        engine.dispose()
 
 
 @pytest.fixture

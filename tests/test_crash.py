@@ -43,8 +43,7 @@ def start(config: Path) -> subprocess.Popen[str]:
     )
 
 
-def test_sigkill_mid_delivery_loses_nothing(tmp_path: Path) -> None:
-    db_url = f"sqlite:///{tmp_path / 'monitor.db'}"
+def test_sigkill_mid_delivery_loses_nothing(tmp_path: Path, db_url: str) -> None:
     with (
         GatewaySimulator(seed=9) as gateway,
         WebhookReceiver() as slow,

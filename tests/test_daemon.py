@@ -65,8 +65,7 @@ def test_cron_weekdays_mean_what_cron_means(
 
 
 @pytest.mark.slow
-def test_daemon_checks_on_schedule_delivers_and_stops_cleanly(tmp_path: Path) -> None:
-    db_path = tmp_path / "monitor.db"
+def test_daemon_checks_on_schedule_delivers_and_stops_cleanly(tmp_path: Path, db_url: str) -> None:
     with GatewaySimulator(seed=5) as gateway, WebhookReceiver() as receiver:
         gateway.set_group("default", MODELS)
         gateway.add_token(TOKEN, group="default")
@@ -74,7 +73,7 @@ def test_daemon_checks_on_schedule_delivers_and_stops_cleanly(tmp_path: Path) ->
         config.write_text(
             f"""
 [monitor]
-database = "sqlite:///{db_path}"
+database = "{db_url}"
 interval = "1s"
 jitter = "0s"
 
@@ -116,7 +115,7 @@ url = "{receiver.url}"
         assert "daemon stopped" in err
         assert TOKEN not in out + err
 
-    db = open_database(f"sqlite:///{db_path}")
+    db = open_database(db_url)
     with db.reader() as session:
         checks = session.scalar(select(func.count()).select_from(Check))
     db.close()
@@ -125,17 +124,16 @@ url = "{receiver.url}"
 
 
 @pytest.mark.slow
-def test_status_reads_while_the_daemon_writes(tmp_path: Path) -> None:
-    """SQLite in WAL mode: readers never wait for, nor block, the daemon's writes."""
+def test_status_reads_while_the_daemon_writes(tmp_path: Path, db_url: str) -> None:
+    """Readers never wait for, nor block, the daemon's writes (SQLite in WAL mode)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    db_path = tmp_path / "monitor.db"
     with GatewaySimulator(seed=6) as gateway:
         gateway.set_group("default", MODELS)
         gateway.add_token(TOKEN, group="default")
         config = tmp_path / "config.toml"
         config.write_text(
-            f'[monitor]\ndatabase = "sqlite:///{db_path}"\ninterval = "0.2s"\njitter = "0s"\n\n'
+            f'[monitor]\ndatabase = "{db_url}"\ninterval = "0.2s"\njitter = "0s"\n\n'
             f'[[sources]]\nname = "gw"\nbase_url = "{gateway.base_url}"\n\n'
             '[[tokens]]\nname = "t"\nsource = "gw"\ntoken_env = "DAEMON_TOKEN"\n'
         )
@@ -174,7 +172,7 @@ def test_status_reads_while_the_daemon_writes(tmp_path: Path) -> None:
     assert checks_meanwhile >= 4  # the daemon kept writing while they read
 
 
-def test_retention_prunes_old_history(tmp_path: Path) -> None:
+def test_retention_prunes_old_history(db_url: str) -> None:
     from dataclasses import replace
     from datetime import timedelta
 
@@ -189,7 +187,7 @@ def test_retention_prunes_old_history(tmp_path: Path) -> None:
         gateway.add_token(TOKEN, group="default")
         config = sim_config(gateway.base_url, {"t": TOKEN})
         config = replace(config, monitor=replace(config.monitor, retention=7 * 86400.0))
-        db = open_database(f"sqlite:///{tmp_path / 'monitor.db'}")
+        db = open_database(db_url)
         old = utcnow() - timedelta(days=30)
         Checker(config, db, clock=lambda: old).check()
         gateway.set_group("default", MODELS[1:])

@@ -20,7 +20,7 @@ from monitor.sim.config import sim_config
 from monitor.store.database import open_database
 
 
-def test_a_dead_slack_webhook_does_not_delay_email(tmp_path: Path, smtp_server) -> None:
+def test_a_dead_slack_webhook_does_not_delay_email(db_url: str, smtp_server) -> None:
     mailbox, port = smtp_server()
     with WebhookReceiver() as slack:
         slack.respond_with(503, delay=3.0, times=None)  # a Slack that hangs, then fails
@@ -43,7 +43,7 @@ def test_a_dead_slack_webhook_does_not_delay_email(tmp_path: Path, smtp_server) 
             ),
         ]
         config = sim_config("http://unused/v1", {"team-a": "x", "team-b": "y"}, channels=channels)
-        db = open_database(f"sqlite:///{tmp_path / 'monitor.db'}")
+        db = open_database(db_url)
         with db.session() as session:
             enqueue(session, config, samples.models_changed(), utcnow())
         dispatcher = Dispatcher(config, db, build_channels(config))
@@ -70,12 +70,12 @@ def run(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def write_config(tmp_path: Path, gateway_url: str, hook_url: str) -> Path:
+def write_config(tmp_path: Path, db_url: str, gateway_url: str, hook_url: str) -> Path:
     config = tmp_path / "config.toml"
     config.write_text(
         f"""
 [monitor]
-database = "sqlite:///{tmp_path / "monitor.db"}"
+database = "{db_url}"
 
 [[sources]]
 name = "gw"
@@ -96,13 +96,13 @@ url = "{hook_url}"
 
 
 def test_dead_delivery_is_listed_and_replayed_after_the_fix(
-    tmp_path: Path, gateway, receiver
+    tmp_path: Path, db_url: str, gateway, receiver
 ) -> None:
     from monitor.sim import make_model
 
     gateway.set_group("default", [make_model("a"), make_model("b")])
     gateway.add_token("sk-cli-token-1", group="default")
-    config = write_config(tmp_path, gateway.base_url, receiver.url)
+    config = write_config(tmp_path, db_url, gateway.base_url, receiver.url)
     assert run(config, "check").returncode == 0
     gateway.set_group("default", [make_model("a"), make_model("b"), make_model("c")])
     receiver.respond_with(400, body="invalid_payload")
@@ -121,12 +121,12 @@ def test_dead_delivery_is_listed_and_replayed_after_the_fix(
     assert first.headers["webhook-id"] == second.headers["webhook-id"] == delivery_id
 
 
-def test_a_gone_channel_shows_up_in_status(tmp_path: Path, gateway, receiver) -> None:
+def test_a_gone_channel_shows_up_in_status(tmp_path: Path, db_url: str, gateway, receiver) -> None:
     from monitor.sim import make_model
 
     gateway.set_group("default", [make_model("a")])
     gateway.add_token("sk-cli-token-1", group="default")
-    config = write_config(tmp_path, gateway.base_url, receiver.url)
+    config = write_config(tmp_path, db_url, gateway.base_url, receiver.url)
     run(config, "check")
     gateway.set_group("default", [make_model("a"), make_model("b")])
     receiver.respond_with(410, body="gone")

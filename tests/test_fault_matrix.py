@@ -939,7 +939,7 @@ def test_fault_matrix(
 def test_events_of_one_cycle_are_sent_in_their_order(
     gateway: GatewaySimulator,
     receiver: WebhookReceiver,
-    sqlite_url: str,
+    db_url: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """monitor.events.grouping fixes the order of a cycle's events (health first, so a
@@ -956,7 +956,7 @@ def test_events_of_one_cycle_are_sent_in_their_order(
     monkeypatch.setattr("monitor.ids.secrets", falling)
     row = next(r for r in ROWS if r.id == "real-addition-during-an-outage")
     stage = Stage.open(gateway, row)
-    db = open_database(sqlite_url)
+    db = open_database(db_url)
     try:
         harness = Harness(row, gateway, receiver, db)
         harness.run(0, harness.checker)

@@ -4,7 +4,6 @@ additions and removals, with nothing extra."""
 from __future__ import annotations
 
 from contextlib import ExitStack
-from pathlib import Path
 
 from monitor.config import Config, MonitorSettings, Secret, SourceConfig, TokenConfig
 from monitor.pipeline import Checker
@@ -29,7 +28,7 @@ def catalogue(ids: list[str]) -> list[dict]:
     ]
 
 
-def test_the_same_changes_through_every_flavor(tmp_path: Path) -> None:
+def test_the_same_changes_through_every_flavor(db_url: str) -> None:
     ids = [f"model-{i:02d}" for i in range(12)]
     with ExitStack() as stack:
         sims = {f: stack.enter_context(GatewaySimulator(flavor=f, seed=7)) for f in FLAVORS}
@@ -43,7 +42,7 @@ def test_the_same_changes_through_every_flavor(tmp_path: Path) -> None:
             tokens=tuple(TokenConfig(f"{f}-token", f, Secret(TOKEN)) for f in FLAVORS),
             channels=(),
         )
-        db = open_database(f"sqlite:///{tmp_path / 'monitor.db'}")
+        db = open_database(db_url)
         checker = Checker(config, db)
         reports = checker.check()
         assert [r.tokens[0].baseline for r in reports] == [True] * 4

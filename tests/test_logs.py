@@ -13,7 +13,7 @@ from tests.conftest import CANARY
 
 
 def test_json_lines_one_per_check_without_secrets(
-    tmp_path: Path, gateway: GatewaySimulator
+    tmp_path: Path, db_url: str, gateway: GatewaySimulator
 ) -> None:
     gateway.set_group("default", [make_model("a"), make_model("b")])
     gateway.add_token(CANARY, group="default")
@@ -21,7 +21,7 @@ def test_json_lines_one_per_check_without_secrets(
     gateway.inject(Fault.panic(), token="sk-logs-other-token-000000")
     config = tmp_path / "config.toml"
     config.write_text(
-        f'[monitor]\ndatabase = "sqlite:///{tmp_path / "m.db"}"\n\n'
+        f'[monitor]\ndatabase = "{db_url}"\n\n'
         f'[[sources]]\nname = "gw"\nbase_url = "{gateway.base_url}"\n\n'
         '[[tokens]]\nname = "good"\nsource = "gw"\ntoken_env = "LOG_TOKEN"\n\n'
         '[[tokens]]\nname = "broken"\nsource = "gw"\ntoken = "sk-logs-other-token-000000"\n'

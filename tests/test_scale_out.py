@@ -83,9 +83,9 @@ def test_two_checkers_claiming_one_slot_poll_once(gw: GatewaySimulator, db_url: 
         second_db.close()
 
 
-def test_manual_checks_claim_nothing(gw: GatewaySimulator, sqlite_url: str) -> None:
+def test_manual_checks_claim_nothing(gw: GatewaySimulator, db_url: str) -> None:
     config = sim_config(gw.base_url, {"a": A, "b": B})
-    db = open_database(sqlite_url)
+    db = open_database(db_url)
     try:
         checker = Checker(config, db)
         checker.check()
@@ -101,9 +101,9 @@ def test_manual_checks_claim_nothing(gw: GatewaySimulator, sqlite_url: str) -> N
         db.close()
 
 
-def test_partly_claimed_slot_polls_the_rest(gw: GatewaySimulator, sqlite_url: str) -> None:
+def test_partly_claimed_slot_polls_the_rest(gw: GatewaySimulator, db_url: str) -> None:
     config = sim_config(gw.base_url, {"a": A, "b": B})
-    db = open_database(sqlite_url)
+    db = open_database(db_url)
     try:
         checker = Checker(config, db)
         (source,) = config.sources
@@ -116,10 +116,10 @@ def test_partly_claimed_slot_polls_the_rest(gw: GatewaySimulator, sqlite_url: st
         db.close()
 
 
-def test_prune_drops_slot_claims_older_than_a_day(gw: GatewaySimulator, sqlite_url: str) -> None:
+def test_prune_drops_slot_claims_older_than_a_day(gw: GatewaySimulator, db_url: str) -> None:
     now = datetime.now(UTC)
     config = sim_config(gw.base_url, {"a": A})
-    db = open_database(sqlite_url)
+    db = open_database(db_url)
     try:
         (source,) = config.sources
         old = Checker(config, db, clock=lambda: now - timedelta(days=2))

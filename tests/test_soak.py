@@ -52,7 +52,6 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -474,7 +473,7 @@ class Soak:
 
 
 @pytest.fixture
-def soak(tmp_path: Path) -> Iterator[Soak]:
+def soak(db_url: str) -> Iterator[Soak]:
     rng = random.Random(SEED)
     clock = SimClock()
     with GatewaySimulator(seed=SEED) as gateway, WebhookReceiver() as receiver:
@@ -486,7 +485,7 @@ def soak(tmp_path: Path) -> Iterator[Soak]:
         assert config.monitor.confirm_checks == CONFIRM_CHECKS
         assert config.monitor.failure_threshold == FAILURE_THRESHOLD
         assert config.monitor.mass_change_share == 0.5
-        db: Database = open_database(f"sqlite:///{tmp_path / 'soak.db'}")
+        db: Database = open_database(db_url)
         channels = build_channels(config)
         try:
             yield Soak(

@@ -680,11 +680,11 @@ def changes(report: Any) -> list[tuple[str, str]]:
     return [(str(c.type), c.model) for c in token.changes]
 
 
-def test_checks_through_the_pipeline(sim: GatewaySimulator, sqlite_url: str) -> None:
+def test_checks_through_the_pipeline(sim: GatewaySimulator, db_url: str) -> None:
     base = sim_config(sim.base_url, {"claude": SIM_KEY}, source="anthropic", failure_threshold=99)
     source = SourceConfig(name="anthropic", base_url=sim.base_url, flavor="anthropic")
     config = replace(base, sources=(source,))
-    db = open_database(sqlite_url)
+    db = open_database(db_url)
     try:
         checker = Checker(config, db)
         (report,) = checker.check()

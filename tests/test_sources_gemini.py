@@ -625,11 +625,11 @@ def changes(report: Any) -> list[tuple[str, str]]:
     return [(str(c.type), c.model) for c in token.changes]
 
 
-def test_checks_through_the_pipeline(sim: GatewaySimulator, sqlite_url: str) -> None:
+def test_checks_through_the_pipeline(sim: GatewaySimulator, db_url: str) -> None:
     base = sim_config(sim.base_url, {"google": SIM_KEY}, source="gemini", failure_threshold=99)
     source = SourceConfig(name="gemini", base_url=sim.base_url, flavor="gemini")
     config = replace(base, sources=(source,))
-    db = open_database(sqlite_url)
+    db = open_database(db_url)
     try:
         checker = Checker(config, db)
         (report,) = checker.check()

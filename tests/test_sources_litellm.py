@@ -223,7 +223,7 @@ def test_no_connected_db_is_an_auth_failure(litellm: GatewaySimulator, flavor: s
 
 
 def test_pipeline_reports_an_added_model_and_a_limit_change(
-    litellm: GatewaySimulator, sqlite_url: str
+    litellm: GatewaySimulator, db_url: str
 ) -> None:
     config = Config(
         path=None,
@@ -232,7 +232,7 @@ def test_pipeline_reports_an_added_model_and_a_limit_change(
         tokens=(TokenConfig("a", "proxy", Secret(KEY)),),
         channels=(),
     )
-    db = open_database(sqlite_url)
+    db = open_database(db_url)
     try:
         checker = Checker(config, db)
         checker.check()

@@ -183,7 +183,7 @@ def test_no_model_pulled(ollama: GatewaySimulator) -> None:
     assert 'set flavor = "ollama"' in auto.message
 
 
-def test_pipeline_reports_a_pull_and_a_re_pull(ollama: GatewaySimulator, sqlite_url: str) -> None:
+def test_pipeline_reports_a_pull_and_a_re_pull(ollama: GatewaySimulator, db_url: str) -> None:
     config = Config(
         path=None,
         monitor=MonitorSettings(**{**SIM_SETTINGS, "confirm_checks": 1}),  # type: ignore[arg-type]
@@ -191,7 +191,7 @@ def test_pipeline_reports_a_pull_and_a_re_pull(ollama: GatewaySimulator, sqlite_
         tokens=(TokenConfig("a", "box", Secret("unused-by-ollama")),),
         channels=(),
     )
-    db = open_database(sqlite_url)
+    db = open_database(db_url)
     try:
         checker = Checker(config, db)
         checker.check()

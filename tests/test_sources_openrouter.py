@@ -457,9 +457,9 @@ def config_for(sim: GatewaySimulator, thresholds: tuple[tuple[str, float], ...])
 
 
 def test_pipeline_reports_additions_and_price_changes(
-    openrouter: GatewaySimulator, sqlite_url: str
+    openrouter: GatewaySimulator, db_url: str
 ) -> None:
-    db = open_database(sqlite_url)
+    db = open_database(db_url)
     try:
         checker = Checker(config_for(openrouter, (("pricing.*", 0.01),)), db)
         (baseline,) = checker.check()
@@ -496,9 +496,9 @@ def test_pipeline_reports_additions_and_price_changes(
 
 
 def test_without_a_threshold_the_same_small_move_is_reported(
-    openrouter: GatewaySimulator, sqlite_url: str
+    openrouter: GatewaySimulator, db_url: str
 ) -> None:
-    db = open_database(sqlite_url)
+    db = open_database(db_url)
     try:
         checker = Checker(config_for(openrouter, ()), db)
         checker.check()
