@@ -96,6 +96,8 @@ class App:
         secrets: list[str] = []
         if self._config is not None:
             secrets = [t.secret.reveal() for t in self._config.tokens]
+            if self._config.monitor.listen_password is not None:
+                secrets.append(self._config.monitor.listen_password.reveal())
             for channel in self._config.channels:
                 secrets += [v.reveal() for v in channel.options.values() if hasattr(v, "reveal")]
         logs.setup(level, self.log_format, secrets)
@@ -625,6 +627,56 @@ def deliveries(
         ["id", "channel", "state", "attempts", "created", "next/sent", "last error", "event"],
         rows,
         records,
+    )
+
+
+@cli.command()
+@click.option(
+    "--html",
+    "html_path",
+    required=True,
+    metavar="FILE",
+    type=click.Path(dir_okay=False, writable=True, allow_dash=True, path_type=str),
+    help="Write the report to FILE ('-' for stdout).",
+)
+@click.option("--source", metavar="NAME", help="Only this source.")
+@click.option(
+    "--days",
+    type=click.IntRange(1, 366),
+    default=7,
+    show_default=True,
+    help="Marks models added or removed, and lists events, from this many days back.",
+)
+@click.pass_obj
+def report(app: App, html_path: str, source: str | None, days: int) -> None:
+    """One static HTML file to mail or attach: each source's models x tokens matrix and
+    the timeline of changes (the status pages' content, no server needed)."""
+    from monitor.store.snapshots import SnapshotStore
+    from monitor.web.render import render
+    from monitor.web.views import build_report
+
+    config = app.optional_config()
+    db = app.db(config)
+    now = utcnow()
+    try:
+        with db.reader() as session:
+            view = build_report(session, SnapshotStore(), config, now=now, days=days, source=source)
+    finally:
+        db.close()
+    if view is None:
+        fail(f"no source {source!r} in the config or the database", EXIT_CONFIG)
+    html = render("report.html.j2", view=view, now=now, filter_script=True)
+    if html_path == "-":
+        click.echo(html, nl=False)
+        return
+    try:
+        Path(html_path).write_text(html, encoding="utf-8")
+    except OSError as exc:
+        fail(f"cannot write {html_path}: {exc.strerror}", EXIT_CONFIG)
+    events = len(view.timeline.entries)
+    click.echo(
+        f"wrote {html_path}: {len(view.matrices)} source(s), {events} event(s) "
+        f"in the last {days} days"
     )
 
 

@@ -3,11 +3,15 @@
 - `GET /healthz`: 200 while the scheduler runs and every source's last cycle is on
   time, 503 otherwise; the JSON body says which source is late and since when.
 - `GET /metrics`: the Prometheus text format of a `monitor.metrics.Metrics` registry.
+- `GET /`, `/matrix`, `/changes`, `/changes.atom`: the read-only status pages and feed
+  (`monitor.web`), when the listener is given them.
 - anything else: 404 (405 for methods other than GET and HEAD).
 
-The standard library's ThreadingHTTPServer, on a daemon thread, is enough for a probe
-and a scraper; there is no authentication yet, so the address should stay on loopback
-unless the network in front of it is trusted.
+The standard library's ThreadingHTTPServer, on a daemon thread, is enough for a probe,
+a scraper and a person with a browser. With `[monitor] listen_username` and
+`listen_password` set, everything but /healthz needs HTTP basic auth (probes stay
+open; /healthz says nothing a status code would not). Without them the address
+should stay on loopback: `start()` warns when it does not.
 
 The health rule (`CycleWatch`): a source is overdue when no cycle completed within two
 scheduled runs of the last completed one (or of the daemon's start, the grace period),
@@ -19,6 +23,11 @@ One missed or late run is tolerated; two are not.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import gzip
+import hmac
+import ipaddress
 import json
 import logging
 import math
@@ -39,8 +48,9 @@ from monitor.clock import rfc3339, utcnow
 if TYPE_CHECKING:
     from apscheduler.triggers.cron import CronTrigger
 
-    from monitor.config import Config, SourceConfig
+    from monitor.config import Config, MonitorSettings, Secret, SourceConfig
     from monitor.metrics import Metrics
+    from monitor.web.app import StatusPages
 
 log = logging.getLogger("monitor.listener")
 
@@ -148,8 +158,57 @@ def parse_address(address: str) -> tuple[str, int]:
     return host.removeprefix("[").removesuffix("]"), int(port)
 
 
+def is_loopback(host: str) -> bool:
+    """Whether only this machine can reach `host` ("localhost" counts; names do not)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True, slots=True)
+class BasicAuth:
+    """HTTP basic auth (RFC 7617) with one user; the password stays a `Secret`."""
+
+    username: str
+    password: Secret
+
+    REALM = "model-monitor"
+
+    @classmethod
+    def from_settings(cls, settings: MonitorSettings) -> BasicAuth | None:
+        if settings.listen_username is None or settings.listen_password is None:
+            return None
+        return cls(settings.listen_username, settings.listen_password)
+
+    def allows(self, header: str | None) -> bool:
+        """Whether an `Authorization` header carries this user and password.
+
+        Both halves are compared in constant time, and both always, so the answer
+        takes as long for a wrong user name as for a wrong password.
+        """
+        scheme, _, encoded = (header or "").strip().partition(" ")
+        if scheme.lower() != "basic":
+            return False
+        try:
+            decoded = base64.b64decode(encoded.strip(), validate=True)
+        except (binascii.Error, ValueError):
+            return False
+        user, colon, password = decoded.partition(b":")
+        user_ok = hmac.compare_digest(user, self.username.encode("utf-8"))
+        password_ok = hmac.compare_digest(password, self.password.reveal().encode("utf-8"))
+        return bool(colon) and user_ok and password_ok
+
+    @property
+    def challenge(self) -> str:
+        return f'Basic realm="{self.REALM}", charset="UTF-8"'
+
+
 class Listener:
-    """Serves /healthz and /metrics on `address` from a daemon thread until `stop()`."""
+    """Serves /healthz, /metrics and the status pages on `address` from a daemon thread
+    until `stop()`."""
 
     def __init__(
         self,
@@ -157,10 +216,14 @@ class Listener:
         *,
         health: Callable[[], Health],
         metrics: Metrics | None = None,
+        pages: StatusPages | None = None,
+        auth: BasicAuth | None = None,
     ) -> None:
         self.host, self.port = parse_address(address)
         self.health = health
         self.metrics = metrics
+        self.pages = pages
+        self.auth = auth
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -182,6 +245,19 @@ class Listener:
         )
         self._thread.start()
         log.info("listening on %s (/healthz, /metrics)", self.url)
+        if self.pages is not None:
+            log.info(
+                "status pages at %s/ (/matrix, /changes, /changes.atom)%s",
+                self.url,
+                ", basic auth required" if self.auth else "",
+            )
+        if self.auth is None and not is_loopback(self.host):
+            log.warning(
+                "listening on %s without authentication: anyone who can reach it can read "
+                "the status pages and metrics; set [monitor] listen_username and "
+                "listen_password_env, or listen on 127.0.0.1",
+                self.url,
+            )
         return self
 
     def stop(self) -> None:
@@ -250,7 +326,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _answer(self, *, head: bool) -> None:
         listener = self.server.listener
-        path = urlsplit(self.path).path
+        parts = urlsplit(self.path)
+        path = parts.path
+        auth = listener.auth
+        if path != "/healthz" and auth and not auth.allows(self.headers.get("Authorization")):
+            challenge = {"WWW-Authenticate": auth.challenge}
+            self._send(401, b"authentication required\n", _TEXT, head=head, extra=challenge)
+            return
         if path == "/healthz":
             try:
                 health = listener.health()
@@ -271,8 +353,20 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(500, b"collecting metrics failed\n", _TEXT, head=head)
                 return
             self._send(200, body, content_type, head=head)
+        elif listener.pages is not None and listener.pages.handles(path):
+            page = listener.pages.respond(path, parts.query)
+            self._send(
+                page.status,
+                page.body,
+                page.content_type,
+                head=head,
+                extra=dict(page.headers),
+                compress=True,
+            )
         else:
-            self._send(404, b"not found: try /healthz or /metrics\n", _TEXT, head=head)
+            paths = "/, /matrix, /changes, /healthz or /metrics" if listener.pages else ""
+            message = f"not found: try {paths or '/healthz or /metrics'}\n"
+            self._send(404, message.encode(), _TEXT, head=head)
 
     def _send(
         self,
@@ -282,7 +376,14 @@ class _Handler(BaseHTTPRequestHandler):
         *,
         head: bool = False,
         extra: dict[str, str] | None = None,
+        compress: bool = False,
     ) -> None:
+        if compress:
+            # A 1,000 x 20 matrix is mostly the same few cells: gzip shrinks it ~10x.
+            if len(body) >= _GZIP_FROM and _accepts_gzip(self.headers.get("Accept-Encoding")):
+                body = gzip.compress(body, compresslevel=6, mtime=0)
+                extra = {**(extra or {}), "Content-Encoding": "gzip"}
+            extra = {**(extra or {}), "Vary": "Accept-Encoding"}
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
@@ -298,3 +399,17 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 _TEXT = "text/plain; charset=utf-8"
+_GZIP_FROM = 1024  # bytes; smaller bodies are not worth a compressor
+
+
+def _accepts_gzip(header: str | None) -> bool:
+    """Whether Accept-Encoding allows gzip (`gzip;q=0` refuses it)."""
+    for item in (header or "").split(","):
+        name, _, params = item.strip().partition(";")
+        if name.strip().lower() in ("gzip", "*"):
+            quality = params.strip().removeprefix("q=").strip() if params else "1"
+            try:
+                return float(quality) > 0
+            except ValueError:
+                return True
+    return False

@@ -26,7 +26,7 @@ from monitor.clock import rfc3339, utcnow
 from monitor.config import Config, ConfigError, MonitorSettings
 from monitor.config.durations import format_duration
 from monitor.delivery.outbox import Dispatcher
-from monitor.listener import CycleWatch, Listener
+from monitor.listener import BasicAuth, CycleWatch, Listener
 from monitor.metrics import Metrics
 from monitor.pipeline import Checker
 from monitor.store.queries import prune, prune_poll_slots
@@ -271,10 +271,13 @@ class Daemon:
             log.info("daemon stopped")
 
     def _start_listener(self) -> Listener | None:
-        """[monitor] listen: serve /healthz and /metrics until shutdown (monitor.listener)."""
+        """[monitor] listen: serve /healthz, /metrics and the status pages until shutdown
+        (monitor.listener, monitor.web)."""
         address = self.config.monitor.listen
         if not address:
             return None
+        from monitor.web.app import StatusPages  # Jinja2 and the templates only when serving
+
         if self.metrics is not None:
             try:
                 self.metrics.restore(self.checker.db, self.config)
@@ -284,6 +287,8 @@ class Daemon:
             address,
             health=lambda: self.cycles.report(self.scheduler.running),
             metrics=self.metrics,
+            pages=StatusPages(self.checker.db, self.config),
+            auth=BasicAuth.from_settings(self.config.monitor),
         )
         try:
             return listener.start()

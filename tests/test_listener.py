@@ -75,14 +75,14 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def served(gateway: GatewaySimulator, receiver: WebhookReceiver, sqlite_url: str) -> Iterator:
+def served(gateway: GatewaySimulator, receiver: WebhookReceiver, db_url: str) -> Iterator:
     """A config with one token and one webhook channel, its Metrics, and a listener."""
     gateway.set_group("default", MODELS)
     gateway.add_token(CANARY, group="default")
     config = sim_config(
         gateway.base_url, {"t": CANARY}, channels=[webhook_channel("hook", receiver.url)]
     )
-    db = open_database(sqlite_url)
+    db = open_database(db_url)
     metrics = Metrics(db)
     checker = Checker(config, db, metrics=metrics)
     dispatcher = Dispatcher(config, db, build_channels(config), metrics=metrics)
@@ -271,8 +271,9 @@ def test_an_address_in_use_is_a_config_error(gateway, sqlite_url: str) -> None:
 
 
 @pytest.mark.slow
-def test_daemon_serves_metrics_and_health_and_stops_cleanly_mid_check(tmp_path: Path) -> None:
-    db_path = tmp_path / "monitor.db"
+def test_daemon_serves_metrics_and_health_and_stops_cleanly_mid_check(
+    tmp_path: Path, db_url: str
+) -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     with GatewaySimulator(seed=7) as gateway:
@@ -282,7 +283,7 @@ def test_daemon_serves_metrics_and_health_and_stops_cleanly_mid_check(tmp_path: 
         config.write_text(
             f"""
 [monitor]
-database = "sqlite:///{db_path}"
+database = "{db_url}"
 interval = "1s"
 jitter = "0s"
 listen = "127.0.0.1:{port}"
@@ -353,7 +354,7 @@ token_env = "LISTEN_TOKEN"
         with pytest.raises(requests.ConnectionError):
             requests.get(f"{url}/healthz", timeout=1)  # ...and the listener is gone
 
-    db = open_database(f"sqlite:///{db_path}")
+    db = open_database(db_url)
     with db.reader() as session:
         checks = session.scalar(select(func.count()).select_from(Check))
     db.close()

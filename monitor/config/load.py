@@ -60,6 +60,8 @@ MONITOR_KEYS = (
     "delivery_lease",
     "retention",
     "listen",
+    "listen_username",
+    "listen_password",
 )
 SOURCE_KEYS = (
     "name",
@@ -281,13 +283,15 @@ class _Loader:
             self.problem("", "monitor", f"expected a [monitor] table, got {_kind(raw)}")
             return MonitorSettings()
         table = _Table(self, "monitor", None, raw)
-        table.check_keys(MONITOR_KEYS, secrets=("database",))
+        table.check_keys(MONITOR_KEYS, secrets=("database", "listen_password"))
         defaults = MonitorSettings()
         database = table.secret("database", required=False)
         cron = table.cron("cron")
         interval = table.duration("interval", defaults.interval)
         if cron is not None and table.has("interval"):
             table.problem("cron", "set either interval or cron, not both; remove one")
+        listen = table.address("listen")
+        username, password = self._listen_auth(table, listen)
         return MonitorSettings(
             database=self._database_url(table, database),
             interval=None if cron is not None else interval,
@@ -306,8 +310,44 @@ class _Loader:
             templates=table.existing_path("templates"),
             delivery_lease=table.duration("delivery_lease", defaults.delivery_lease),
             retention=table.duration("retention", None),
-            listen=table.address("listen"),
+            listen=listen,
+            listen_username=username,
+            listen_password=password,
         )
+
+    @staticmethod
+    def _listen_auth(table: _Table, listen: str | None) -> tuple[str | None, Secret | None]:
+        """Basic auth for the listener: both halves or neither, and only with `listen`."""
+        username = table.string("listen_username", None)
+        password = table.secret("listen_password", required=False)
+        password_given = any(table.has(f) for f in _secret_forms("listen_password"))
+        if username is not None and (username == "" or re.search(r"[:\x00-\x1f\x7f]", username)):
+            table.problem(
+                "listen_username",
+                "must be a non-empty name without ':' or control characters "
+                "(basic auth splits the user name from the password at the first ':')",
+            )
+            username = None
+        elif username is not None and not password_given:
+            table.problem(
+                "listen_username",
+                'needs a password; add listen_password_env = "VARIABLE_NAME" '
+                '(or listen_password_file = "path")',
+            )
+        if password_given and not table.has("listen_username"):
+            table.problem(
+                table.present_form("listen_password"),
+                'needs a user name; add listen_username = "..." (basic auth sends both)',
+            )
+        if (password_given or table.has("listen_username")) and not table.has("listen"):
+            key = "listen_username" if table.has("listen_username") else "listen_password"
+            table.problem(
+                table.present_form(key),
+                'has no effect without listen; add listen = "127.0.0.1:9464" or remove it',
+            )
+        if username is None or password is None or listen is None:
+            return None, None
+        return username, password
 
     @staticmethod
     def _database_url(table: _Table, database: Secret | None) -> str | None:

@@ -98,7 +98,10 @@ class MonitorSettings:
     templates: str | None = None  # a directory whose templates override the shipped ones
     delivery_lease: float = 120.0  # how long a sender owns a claimed delivery
     retention: float | None = None  # the daemon prunes history older than this, daily
-    listen: str | None = None  # "127.0.0.1:9464": /healthz and /metrics for the daemon
+    listen: str | None = None  # "127.0.0.1:9464": /healthz, /metrics and the status pages
+    # Basic auth for everything the listener serves but /healthz (probes stay open).
+    listen_username: str | None = None
+    listen_password: Secret | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True, slots=True)

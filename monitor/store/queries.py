@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -116,6 +117,37 @@ def events_since(
     if token:
         payloads = [p for p in payloads if token in p.get("tokens", [])]
     return payloads
+
+
+def events_newest_first(
+    session: Session,
+    *,
+    source: str | None = None,
+    event_type: str | None = None,
+    since: datetime | None = None,
+) -> Iterator[dict[str, Any]]:
+    """Event payloads, newest first, streamed: the status pages stop reading once a page
+    is full, so a long history is never loaded whole (token filters need the payload)."""
+    query = select(EventRow.payload).where(EventRow.type != "digest")
+    if source:
+        query = query.where(EventRow.source == source)
+    if event_type:
+        query = query.where(EventRow.type == event_type)
+    if since is not None:
+        query = query.where(EventRow.occurred_at >= since)
+    query = query.order_by(EventRow.occurred_at.desc(), EventRow.id.desc())
+    for payload in session.scalars(query.execution_options(yield_per=200)):
+        yield json.loads(payload)
+
+
+def last_snapshot_ids(session: Session, source: str) -> dict[str, int | None]:
+    """Per token of `source`, the snapshot its last successful check saw (None: none yet)."""
+    rows = session.execute(
+        select(TokenState.token, TokenState.last_snapshot_id)
+        .where(TokenState.source == source)
+        .order_by(TokenState.token)
+    )
+    return {token: snapshot_id for token, snapshot_id in rows}
 
 
 def baselines_since(session: Session, since: datetime, token: str | None = None) -> list[Check]:
