@@ -17,12 +17,14 @@ from __future__ import annotations
 import argparse
 import cProfile
 import multiprocessing as mp
+import os
 import statistics
 import tempfile
 import time
 from multiprocessing.connection import Connection
 from pathlib import Path
 
+from monitor.heap import freeze_startup_objects
 from monitor.pipeline import Checker
 from monitor.sim import GatewaySimulator, make_model
 from monitor.sim.config import sim_config
@@ -49,14 +51,29 @@ def serve(conn: Connection, tokens: int, models: int, latency: float) -> None:
             conn.send("ok")
 
 
-def timed_cycle(checker: Checker, profile: cProfile.Profile | None = None) -> tuple[float, float]:
+def process_cpu(pid: int) -> float | None:
+    """CPU seconds (user + system) of another process so far; None off Linux."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def timed_cycle(
+    checker: Checker, gateway_pid: int, profile: cProfile.Profile | None = None
+) -> tuple[float, float, float | None]:
+    """(wall, checker CPU, gateway CPU) seconds of one cycle."""
+    gateway = process_cpu(gateway_pid)
     wall, cpu = time.perf_counter(), time.process_time()
     if profile is not None:
         profile.enable()
     checker.check()
     if profile is not None:
         profile.disable()
-    return time.perf_counter() - wall, time.process_time() - cpu
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    after = process_cpu(gateway_pid)
+    return wall, cpu, None if gateway is None or after is None else after - gateway
 
 
 def main() -> None:
@@ -85,27 +102,30 @@ def main() -> None:
             f"{args.tokens} tokens x {args.models} models, latency {args.latency * 1000:g} ms, "
             f"concurrency {concurrency}; network floor {floor:.2f} s"
         )
-        print(f"{'cycle':<22} {'wall s':>8} {'cpu s':>8} {'floor s':>8}")
+        print(f"{'cycle':<22} {'wall s':>8} {'cpu s':>8} {'floor s':>8} {'gateway cpu s':>14}")
         with tempfile.TemporaryDirectory() as tmp:
             db = open_database(f"sqlite:///{Path(tmp) / 'cycle.db'}")
             checker = Checker(config, db)
+            freeze_startup_objects()  # as `model-monitor check` and `run` do
 
-            def row(name: str, wall: float, cpu: float) -> None:
-                print(f"{name:<22} {wall:>8.2f} {cpu:>8.2f} {floor:>8.2f}", flush=True)
+            def row(name: str, wall: float, cpu: float, gateway: float | None) -> None:
+                busy = "-" if gateway is None else f"{gateway:.2f}"
+                print(f"{name:<22} {wall:>8.2f} {cpu:>8.2f} {floor:>8.2f} {busy:>14}", flush=True)
 
-            row("baseline", *timed_cycle(checker))
-            samples = [timed_cycle(checker) for _ in range(args.repeat)]
+            pid = server.pid or 0
+            row("baseline", *timed_cycle(checker, pid))
+            samples = [timed_cycle(checker, pid) for _ in range(args.repeat)]
             row(
                 f"unchanged (median of {args.repeat})",
-                statistics.median(s[0] for s in samples),
-                statistics.median(s[1] for s in samples),
+                *(statistics.median(s[i] for s in samples) for i in (0, 1)),
+                None if samples[0][2] is None else statistics.median(s[2] for s in samples),
             )
             parent.send("model-added")
             parent.recv()
-            row("one model added", *timed_cycle(checker))
+            row("one model added", *timed_cycle(checker, pid))
             if args.profile is not None:
                 profile = cProfile.Profile()
-                row("unchanged (profiled)", *timed_cycle(checker, profile))
+                row("unchanged (profiled)", *timed_cycle(checker, pid, profile))
                 profile.dump_stats(args.profile)
                 print(f"profile written to {args.profile}")
             db.close()

@@ -237,13 +237,16 @@ def _detected_flavors(app: App, config: Config) -> dict[str, str]:
 def _runtime(app: App, *, dispatch: bool = True) -> Iterator[tuple[Any, Any]]:
     from monitor.delivery.outbox import Dispatcher
     from monitor.delivery.registry import build_channels
+    from monitor.heap import freeze_startup_objects
     from monitor.pipeline import Checker
 
     config = app.config()
     db = app.db(config)
     channels = build_channels(config) if dispatch else {}
     try:
-        yield Checker(config, db), Dispatcher(config, db, channels)
+        checker, dispatcher = Checker(config, db), Dispatcher(config, db, channels)
+        freeze_startup_objects()
+        yield checker, dispatcher
     finally:
         for channel in channels.values():
             channel.close()

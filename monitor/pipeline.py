@@ -162,6 +162,8 @@ class Checker:
             before = prior.get(token.name, _Prior(None, False, None))
             result = self._fetch_one(source, token, before.confirmed)
             result = self._explained(source, token, result, before)
+            if isinstance(result, FetchOk):
+                result = replace(result, models=self.snapshots.shared(result.models))
             if self.on_fetched is not None:
                 self.on_fetched()
             return result
@@ -408,26 +410,67 @@ class Checker:
         pending = _load_pending(state.pending)
         if snapshot_id == state.confirmed_snapshot_id and not pending:
             return [], False, None  # the common case: nothing moved
+        confirmed_id = state.confirmed_snapshot_id
+        if pending:
+            outcome = self._guard(session, confirmed_id, models, pending, policy)
+        else:
+            # Without a streak the outcome depends on the two snapshots alone, and the
+            # tokens of a group usually move together: compare once per transaction
+            # (ids are only trusted within it, see SnapshotStore).
+            memo = session.info.setdefault(_OBSERVED, {})
+            key = (confirmed_id, snapshot_id, policy)
+            outcome = memo.get(key)
+            if outcome is None:
+                outcome = memo[key] = self._guard(session, confirmed_id, models, {}, policy)
+        if outcome.adopt:
+            state.confirmed_snapshot_id = snapshot_id
+        elif outcome.changes:
+            state.confirmed_snapshot_id = self.snapshots.put(
+                session, outcome.view.confirmed, self._clock()
+            )
+        state.pending = outcome.pending_json
+        notice = _mass_removal_notice(
+            state.token, outcome.changes, outcome.confirmed_count, self.config.monitor
+        )
+        return list(outcome.changes), False, notice
+
+    def _guard(
+        self,
+        session: Session,
+        confirmed_id: int,
+        models: Mapping[str, ModelRecord],
+        pending: Mapping[str, Pending],
+        policy: FieldPolicy,
+    ) -> _Guarded:
         settings = self.config.monitor
-        view = TokenView(self.snapshots.load(session, state.confirmed_snapshot_id), pending)
+        view = TokenView(self.snapshots.load(session, confirmed_id), pending)
         seen = policy.settle(view.confirmed, models)
         new_view, changes = observe(
             view, seen, settings.confirm_checks, mass_share=settings.mass_change_share
         )
-        if new_view.confirmed == models:
-            state.confirmed_snapshot_id = snapshot_id
-        elif changes:
-            state.confirmed_snapshot_id = self.snapshots.put(
-                session, new_view.confirmed, self._clock()
-            )
-        state.pending = json.dumps(
-            {key: entry.to_json() for key, entry in new_view.pending.items()}, sort_keys=True
+        return _Guarded(
+            view=new_view,
+            changes=tuple(changes),
+            adopt=new_view.confirmed == models,
+            pending_json=json.dumps(
+                {key: entry.to_json() for key, entry in new_view.pending.items()}, sort_keys=True
+            ),
+            confirmed_count=len(view.confirmed),
         )
-        return (
-            changes,
-            False,
-            _mass_removal_notice(state.token, changes, len(view.confirmed), settings),
-        )
+
+
+@dataclass(frozen=True, slots=True)
+class _Guarded:
+    """What the flap guard made of one check, before it is applied to a token's state."""
+
+    view: TokenView
+    changes: tuple[Change, ...]
+    adopt: bool  # the check's snapshot becomes the confirmed one
+    pending_json: str
+    confirmed_count: int  # models confirmed before the check
+
+
+_OBSERVED = "monitor.observed"  # Session.info: (confirmed id, seen id, policy) -> _Guarded
 
 
 @dataclass(frozen=True, slots=True)

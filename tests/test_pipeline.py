@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from monitor.clock import utcnow
 from monitor.pipeline import Checker
-from monitor.records import ChangeType, ErrorKind, EventType, ModelRecord
+from monitor.records import ChangeType, ErrorKind, EventType, FetchOk, ModelRecord
 from monitor.sim import Fault, GatewaySimulator, make_model
 from monitor.sim.config import sim_config, webhook_channel
 from monitor.store.database import Database, open_database
@@ -258,3 +258,33 @@ def test_a_list_changed_in_place_is_hashed_again(db) -> None:
         assert second != first
         assert set(store.load(session, second)) == {"a", "b"}
         assert store.put(session, {"a": models["a"]}, utcnow()) == first
+
+
+def test_tokens_that_see_one_list_hold_one_mapping(setup, db) -> None:
+    checker = checker_for(setup, db)
+    source = checker.config.sources[0]
+    first, second = checker.fetch_all(source, checker.config.tokens_of(source.name))
+    assert isinstance(first, FetchOk) and isinstance(second, FetchOk)
+    assert first.models is second.models  # one dict for the group, not one per token
+    assert sorted(first.models) == sorted(m["id"] for m in MODELS)
+
+
+def test_tokens_in_and_out_of_a_streak_get_their_own_outcome(gateway, db) -> None:
+    # a and b move together (the guard's outcome is computed once for both); c was
+    # already missing model-0 for a check, so the same list completes c's streak only.
+    c = "sk-token-c-2222222222222222"
+    gateway.set_group("ab", MODELS)
+    gateway.set_group("c", MODELS)
+    for value, group in ((A, "ab"), (B, "ab"), (c, "c")):
+        gateway.add_token(value, group=group)
+    checker = Checker(sim_config(gateway.base_url, {"a": A, "b": B, "c": c}), db)
+    checker.check()
+    gateway.set_group("c", MODELS[1:])
+    (report,) = checker.check()
+    assert not report.changed  # c: held by the flap guard
+    gateway.set_group("ab", MODELS[1:])
+    (report,) = checker.check()
+    assert [changes_of(report, t) for t in "abc"] == [[], [], [("removed", "model-0")]]
+    (report,) = checker.check()
+    expected = [("removed", "model-0")]
+    assert [changes_of(report, t) for t in "abc"] == [expected, expected, []]

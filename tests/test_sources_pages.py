@@ -38,9 +38,9 @@ def test_least_recently_used_pages_go_first_within_the_model_budget() -> None:
     assert (cache.hits, cache.misses) == (3, 2)
 
 
-def test_auto_takes_part_only_once_it_has_chosen_a_format() -> None:
+def test_who_takes_part() -> None:
     auto = AutoFlavor()
-    assert auto.pure_parser() is None  # parsing the first page also decides the format
+    assert not auto.caches_pages()  # parsing the first page also decides the format
     auto.first_request("https://api.anthropic.com/v1", Secret("k"))  # chosen by the host
-    assert auto.pure_parser() is auto
-    assert NewApiFlavor().pure_parser() is not None
+    assert auto.caches_pages()
+    assert not NewApiFlavor().caches_pages()  # a new order on every request

@@ -212,9 +212,9 @@ class AutoFlavor(Flavor):
     def max_pages(self) -> int:  # type: ignore[override]
         return self._delegate.max_pages if self._delegate is not None else Flavor.max_pages
 
-    def pure_parser(self) -> Flavor | None:
+    def caches_pages(self) -> bool:
         # Until a format is chosen, parsing the first page also decides the format.
-        return self if self._delegate is not None else None
+        return self._delegate is not None and self._delegate.caches_pages()
 
     def _choose(self, name: str, flavor: Flavor, reason: str) -> Flavor:
         self._delegate, self.detected, self.reason = flavor, name, reason

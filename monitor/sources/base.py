@@ -82,15 +82,16 @@ class Flavor(ABC):
         complete, valid page: a partial list must never become a snapshot.
         """
 
-    def pure_parser(self) -> Flavor | None:
-        """The flavor whose `parse` now depends on (body, request) alone, or None.
+    def caches_pages(self) -> bool:
+        """Whether the fetcher keeps parsed pages to reuse for identical bodies
+        (`monitor.sources.pages`).
 
-        The fetcher reuses a parsed page for an identical body only through a pure
-        parser (`monitor.sources.pages`). A flavor that keeps state between pages
-        must return None while that state matters. A next-page request must carry
-        the headers of the request it follows (a reused page gets the current ones).
+        Only when `parse` depends on (body, request) alone, and identical bodies are
+        common. A flavor that keeps state between pages must say False while that
+        state matters. A next-page request must carry the headers of the request it
+        follows (a reused page gets the current ones).
         """
-        return self
+        return True
 
     def error_kind(self, status: int, body: object) -> ErrorKind | None:
         """The kind of a non-2xx answer when the flavor knows better than its status.

@@ -487,7 +487,7 @@ class _Walk:
 
     def _parse_once(self, reply: _Reply, request: Request) -> Page:
         """The parsed page, from `PAGES` when this exact body was parsed before."""
-        if self.flavor.pure_parser() is None:
+        if not self.flavor.caches_pages():
             return self._parse(reply, request)
         key = page_key(self.flavor, request, reply.body)
         page = PAGES.get(key)

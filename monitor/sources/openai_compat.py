@@ -56,6 +56,11 @@ class OpenAIFlavor(Flavor):
             records.append(record(model_id, item))
         return Page(records)
 
+    def caches_pages(self) -> bool:
+        # new-api and one-api send `data` in a new order on every request, so the same
+        # body rarely comes twice; unchanged models are interned records instead.
+        return False
+
     def model_list(self, body: object) -> list[Any]:
         """The `data` list of an envelope, or InvalidResponse saying what is wrong instead."""
         if not isinstance(body, dict):

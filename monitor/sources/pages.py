@@ -6,10 +6,11 @@ normalizing 1,000 models costs ~1.5 ms of CPU; hashing the bytes costs ~0.1 ms, 
 the GIL released. So the fetcher keys each page by (flavor, request, SHA-256 of the
 body) and reuses the parsed page when it has seen the key before.
 
-Only flavors whose `parse` is a pure function of (body, request) take part
-(`Flavor.pure_parser`); a cached page is never mutated by anyone (`Page.models` is
-only iterated). The table is bounded by the number of models it holds, evicting the
-least recently used pages.
+Only flavors whose `parse` is a pure function of (body, request) take part, and
+only where identical bodies are common (`Flavor.caches_pages`; new-api shuffles its
+list on every request, so its records are interned instead). A cached page is never
+changed (`Page.models` is only iterated). The table is bounded by the number of models
+it holds, evicting the least recently used pages.
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ from __future__ import annotations
 import operator
 import zlib
 from collections import OrderedDict, deque
+from dataclasses import dataclass
 from datetime import datetime
 from threading import Lock
 
@@ -16,6 +17,12 @@ from monitor.records import ModelRecord, Models, canonical_json, digest, models_
 from monitor.store.schema import Snapshot
 
 _SESSION_IDS = "monitor.snapshot_ids"  # digest -> id, within one session
+
+
+@dataclass(slots=True)
+class _Seen:
+    models: dict[str, ModelRecord]  # a copy of its own, never changed
+    digest: str | None = None  # known once the list was hashed
 
 
 class SnapshotStore:
@@ -30,20 +37,28 @@ class SnapshotStore:
     def __init__(self, cache_size: int = 512, recent: int = 8) -> None:
         self._cache: OrderedDict[int, dict[str, ModelRecord]] = OrderedDict()
         self._cache_size = cache_size
-        # The last lists hashed, with their digests (see `_known_digest`).
-        self._recent: deque[tuple[Models, str]] = deque(maxlen=recent)
+        # The last distinct lists seen, with their digests once known (`_recent_entry`).
+        self._recent: deque[_Seen] = deque(maxlen=recent)
         self._lock = Lock()
+
+    def shared(self, models: Models) -> Models:
+        """One mapping for every list made of the very same records.
+
+        A fetch hands its list through here, so 1,000 tokens that see one list hold
+        one dict until the cycle's write, not 1,000: the garbage collector walks every
+        dict that is held, and with one per token it cost a quarter of a cycle's CPU.
+        The result must not be changed.
+        """
+        return self._recent_entry(models).models
 
     def put(self, session: Session, models: Models, now: datetime) -> int:
         """The id of the snapshot holding `models`, stored if new."""
         canonical: bytes | None = None
-        found_digest = self._known_digest(models)
+        entry = self._recent_entry(models)
+        found_digest = entry.digest
         if found_digest is None:
             canonical = canonical_json(models)
-            found_digest = digest(canonical)
-            with self._lock:
-                # A copy: a caller may change its dict afterwards.
-                self._recent.append((dict(models), found_digest))
+            found_digest = entry.digest = digest(canonical)
         ids: dict[str, int] = session.info.setdefault(_SESSION_IDS, {})
         found = ids.get(found_digest)
         if found is None:
@@ -51,20 +66,25 @@ class SnapshotStore:
             ids[found_digest] = found
         return found
 
-    def _known_digest(self, models: Models) -> str | None:
-        """The digest of a recently hashed list holding the very same record objects.
+    def _recent_entry(self, models: Models) -> _Seen:
+        """The recent list holding the very same record objects as `models`.
 
         The tokens of a group, and the checks of an unchanged list, hand out the same
         record objects (interned records, cached pages): comparing identities is exact
         and costs a fraction of encoding and hashing the list again. Equality would
-        not do: `1 == 1.0`, yet the two encode, and so hash, differently.
+        not do: `1 == 1.0`, yet the two encode, and so hash, differently. A list not
+        seen recently is remembered as a copy: a caller may change its dict afterwards.
         """
         with self._lock:
             recent = list(self._recent)
-        for seen, value in reversed(recent):
-            if len(seen) == len(models) and _same_records(seen, models):
-                return value
-        return None
+        for entry in reversed(recent):
+            seen = entry.models
+            if seen is models or (len(seen) == len(models) and _same_records(seen, models)):
+                return entry
+        entry = _Seen(dict(models))
+        with self._lock:
+            self._recent.append(entry)
+        return entry
 
     def _find_or_insert(
         self, session: Session, models: Models, now: datetime, key: str, canonical: bytes | None
