@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
@@ -60,3 +64,25 @@ def test_sqlite_pragmas_are_set(sqlite_url: str) -> None:
         assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000
     db.close()
+
+
+def test_instances_starting_together_migrate_once(tmp_path: Path) -> None:
+    """Several processes upgrading a new SQLite file at once: one migrates, the others
+    find the schema at head (before BEGIN IMMEDIATE, about a third of them failed with
+    "database is locked" or "table already exists"). PostgreSQL takes an advisory lock,
+    covered by tests/test_scale_out.py's two daemons."""
+    for trial in range(4):
+        url = f"sqlite:///{tmp_path / f'race-{trial}.db'}"
+        instances = [Database(url) for _ in range(6)]
+        start = threading.Barrier(len(instances))
+
+        def upgrade(db: Database, start: threading.Barrier = start) -> None:
+            start.wait()
+            db.upgrade()
+
+        with ThreadPoolExecutor(len(instances)) as pool:
+            for outcome in [pool.submit(upgrade, db) for db in instances]:
+                outcome.result()  # re-raises what failed
+        assert {db.current_revision() for db in instances} == {instances[0].head_revision()}
+        for db in instances:
+            db.close()

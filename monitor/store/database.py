@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -42,6 +44,24 @@ def alembic_config() -> AlembicConfig:
     return cfg
 
 
+def _switch_to_wal(cursor: sqlite3.Cursor, patience: float = 30.0) -> None:
+    """PRAGMA journal_mode=WAL, waiting for other connections doing the same.
+
+    Switching a new file to WAL needs an exclusive lock and answers "database is
+    locked" at once, without the busy timeout, while another process switches it:
+    what happens when several instances start together on a new file.
+    """
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
 class Database:
     """An engine plus the two kinds of session the program uses.
 
@@ -75,13 +95,10 @@ class Database:
             # Take transaction control away from the sqlite3 module (SQLAlchemy's recipe).
             dbapi_connection.isolation_level = None
             cursor = dbapi_connection.cursor()
-            for pragma in (
-                "journal_mode=WAL",
-                "synchronous=NORMAL",
-                "foreign_keys=ON",
-                "busy_timeout=30000",
-            ):
-                cursor.execute(f"PRAGMA {pragma}")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            _switch_to_wal(cursor)
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
             cursor.close()
 
         @event.listens_for(engine, "begin")
@@ -123,9 +140,19 @@ class Database:
         return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
     def upgrade(self, revision: str = "head") -> None:
-        """Apply migrations, one instance at a time when several share PostgreSQL."""
+        """Apply migrations, one process at a time when several share the database.
+
+        PostgreSQL: an advisory lock held until the transaction ends. SQLite: the
+        upgrade starts with BEGIN IMMEDIATE, so it reads the schema's revision already
+        holding the write lock; whoever comes second finds the schema at head.
+        """
         cfg = alembic_config()
-        with self.engine.begin() as conn:
+        engine = (
+            self.engine.execution_options(sqlite_begin="IMMEDIATE")
+            if self.is_sqlite
+            else self.engine
+        )
+        with engine.begin() as conn:
             if conn.dialect.name == "postgresql":
                 conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _MIGRATION_LOCK_ID})
             cfg.attributes["connection"] = conn
