@@ -30,7 +30,6 @@ from monitor.sim.gateway import fingerprint
 from monitor.store.database import Database, open_database
 from monitor.store.queries import prune
 from monitor.store.schema import Delivery, EventRow, PollSlot
-from tests.conftest import postgres_schema
 
 MODELS = [make_model(f"model-{i}", ("openai",)) for i in range(5)]
 A, B = "sk-scale-a-0000000000000000", "sk-scale-b-1111111111111111"
@@ -158,17 +157,10 @@ def wait_until(condition, timeout: float, what: str) -> None:
         time.sleep(0.05)
 
 
-@pytest.fixture
-def pg_schema_url():
-    with postgres_schema("mm_scale") as url:
-        yield url
-
-
 @pytest.mark.slow
-@pytest.mark.postgres
-def test_two_daemons_poll_each_slot_once_and_survive_a_death(
-    tmp_path: Path, pg_schema_url: str
-) -> None:
+def test_two_daemons_poll_each_slot_once_and_survive_a_death(tmp_path: Path, db_url: str) -> None:
+    """Two `model-monitor run` processes share one database: a PostgreSQL schema, or a
+    SQLite file on this host."""
     env = {**os.environ, **{f"SCALE_{name.upper()}": value for name, value in TOKENS.items()}}
     token_blocks = "\n".join(
         f'[[tokens]]\nname = "{name}"\nsource = "gw"\ntoken_env = "SCALE_{name.upper()}"\n'
@@ -182,7 +174,7 @@ def test_two_daemons_poll_each_slot_once_and_survive_a_death(
         config.write_text(
             f"""
 [monitor]
-database = "{pg_schema_url}"
+database = "{db_url}"
 interval = "1s"
 jitter = "0.3s"
 delivery_lease = "2s"
@@ -213,7 +205,7 @@ url = "{hook.url}"
 
         fps = {fingerprint(value): name for name, value in TOKENS.items()}
         daemons = [start(), start()]
-        db = open_database(pg_schema_url, migrate=False)
+        db = open_database(db_url, migrate=False)
         try:
             wait_until(lambda: min(requests()[fp] for fp in fps) >= 2, 15, "two cycles")
             gateway.set_group("default", [*MODELS, make_model("fresh")])
