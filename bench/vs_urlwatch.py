@@ -2,7 +2,8 @@
 
     .venv/bin/pip install -e '.[bench]'          # urlwatch, from PyPI
     .venv/bin/python bench/vs_urlwatch.py [--tokens 200] [--models 1000] [--latency 50]
-                                          [--urlwatch-workers N] [--urlwatch-jobs both]
+                                          [--concurrency N] [--urlwatch-workers N]
+                                          [--urlwatch-jobs both]
 
 One simulated new-api gateway (the child process of bench/cycle.py, on loopback) serves
 N tokens x M models and adds --latency milliseconds to every answer. Both tools poll every
@@ -51,6 +52,7 @@ from pathlib import Path
 from cycle import serve, token_values  # the same simulated gateway, in a child process
 
 import monitor
+from monitor.heap import freeze_startup_objects
 from monitor.pipeline import Checker
 from monitor.sim.config import sim_config
 from monitor.store.database import Database, open_database
@@ -83,11 +85,15 @@ def files_size(db: Path) -> int:
 
 
 class ModelMonitor:
-    def __init__(self, base_url: str, tokens: dict[str, str], path: Path) -> None:
-        self.config = sim_config(base_url, tokens)
+    def __init__(
+        self, base_url: str, tokens: dict[str, str], path: Path, concurrency: int | None
+    ) -> None:
+        settings = {} if concurrency is None else {"concurrency": concurrency}
+        self.config = sim_config(base_url, tokens, **settings)
         self.path = path
         self.db: Database = open_database(f"sqlite:///{path}")
         self.checker = Checker(self.config, self.db)
+        freeze_startup_objects()  # as `model-monitor check` and `run` do
 
     def size(self) -> int:
         with self.db.engine.connect() as conn:
@@ -216,6 +222,12 @@ def main() -> None:
         "--latency", type=float, default=50.0, help="milliseconds added to every answer (50)"
     )
     parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=None,
+        help="model-monitor's concurrency (default: the product's), and urlwatch's threads",
+    )
+    parser.add_argument(
         "--urlwatch-workers",
         type=int,
         default=None,
@@ -244,7 +256,7 @@ def main() -> None:
     try:
         base_url = parent.recv()
         with tempfile.TemporaryDirectory() as tmp:
-            mm = ModelMonitor(base_url, tokens, Path(tmp) / "monitor.db")
+            mm = ModelMonitor(base_url, tokens, Path(tmp) / "monitor.db", args.concurrency)
             concurrency = mm.config.monitor.concurrency
             workers = args.urlwatch_workers or concurrency
             watchers = {

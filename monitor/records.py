@@ -140,7 +140,11 @@ def canonical_json(models: Models) -> bytes:
 
 
 def _encode(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return _ENCODER.encode(value)
+
+
+# json.dumps with these options builds a new encoder on every call; one is enough.
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 # id(record) -> (record, its canonical encoding). Bounded: cleared when it grows past the

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 
 import pytest
@@ -9,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from monitor.diff import apply_changes, diff_models, diff_record, sort_changes
-from monitor.records import Change, ChangeType, ModelRecord
+from monitor.records import Change, ChangeType, ModelRecord, canonical_json
 
 R = ModelRecord.build
 
@@ -214,3 +215,20 @@ def test_changes_are_unique_per_model_type_field(
 ) -> None:
     keys = [(c.model, c.type, c.field) for c in diff_models(before, after)]
     assert len(keys) == len(set(keys))
+
+
+@settings(max_examples=200, deadline=None)
+@given(snapshots(free_none=True), snapshots(free_none=True))
+def test_canonical_json_is_the_plain_encoding_of_the_sorted_list(
+    first: dict[str, ModelRecord], second: dict[str, ModelRecord]
+) -> None:
+    # Per-record encodings are cached by identity; with 1 == 1.0 == True among the field
+    # values, equal records must never borrow each other's bytes.
+    for snapshot in (first, second, first, {**first, **second}):
+        expected = json.dumps(
+            [snapshot[key].to_json() for key in sorted(snapshot)],
+            sort_keys=True,
+            separators=(",", ":"),
+            ensure_ascii=False,
+        ).encode()
+        assert canonical_json(snapshot) == expected
