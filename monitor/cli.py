@@ -656,7 +656,7 @@ def report(app: App, html_path: str, source: str | None, days: int) -> None:
     the timeline of changes (the status pages' content, no server needed)."""
     from monitor.store.snapshots import SnapshotStore
     from monitor.web.render import render
-    from monitor.web.views import build_report
+    from monitor.web.report import build_report
 
     config = app.optional_config()
     db = app.db(config)

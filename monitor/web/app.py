@@ -18,7 +18,7 @@ from monitor.clock import utcnow
 from monitor.config import Config
 from monitor.store.database import Database
 from monitor.store.snapshots import SnapshotStore
-from monitor.web import views
+from monitor.web import matrix, status, timeline
 from monitor.web.feed import CONTENT_TYPE as ATOM_TYPE
 from monitor.web.feed import build_feed
 from monitor.web.render import CSP, render
@@ -93,13 +93,13 @@ class StatusPages:
 
     def _status(self, params: Mapping[str, str], now: datetime) -> Page:
         with self.db.reader() as session:
-            view = views.build_status(session, self.config, now)
+            view = status.build_status(session, self.config, now)
         return _html(render("status.html.j2", view=view, now=now, nav="status"))
 
     def _matrix(self, params: Mapping[str, str], now: datetime) -> Page:
-        days = _number(params, "days", views.DEFAULT_DAYS, 1, MAX_DAYS)
+        days = _number(params, "days", matrix.DEFAULT_DAYS, 1, MAX_DAYS)
         with self.db.reader() as session:
-            names = views.source_names(session, self.config)
+            names = status.source_names(session, self.config)
             source = params.get("source") or (names[0] if len(names) == 1 else None)
             if source is None:
                 return _html(render("sources.html.j2", sources=names, now=now, nav="matrix"))
@@ -109,7 +109,7 @@ class StatusPages:
                     404, "No such source", f"No source is named {source}. Known: {known}.", now
                 )
             tokens = [t.name for t in self.config.tokens_of(source)] if self.config else ()
-            view = views.build_matrix(
+            view = matrix.build_matrix(
                 session,
                 self.snapshots,
                 source,
@@ -123,23 +123,23 @@ class StatusPages:
         )
         return _html(body)
 
-    def _timeline(self, params: Mapping[str, str], now: datetime) -> views.TimelineView:
+    def _timeline(self, params: Mapping[str, str], now: datetime) -> timeline.TimelineView:
         kind = params.get("type") or None
-        if kind is not None and kind not in views.TYPE_FILTERS:
-            raise BadRequest(f"type must be one of {', '.join(views.TYPE_FILTERS)}")
-        flt = views.TimelineFilter(
+        if kind is not None and kind not in timeline.TYPE_FILTERS:
+            raise BadRequest(f"type must be one of {', '.join(timeline.TYPE_FILTERS)}")
+        flt = timeline.TimelineFilter(
             source=params.get("source") or None,
             token=params.get("token") or None,
             type=kind,
-            limit=_number(params, "limit", views.DEFAULT_LIMIT, 1, views.MAX_LIMIT),
+            limit=_number(params, "limit", timeline.DEFAULT_LIMIT, 1, timeline.MAX_LIMIT),
         )
         with self.db.reader() as session:
-            return views.build_timeline(session, flt, now=now, config=self.config)
+            return timeline.build_timeline(session, flt, now=now, config=self.config)
 
     def _changes(self, params: Mapping[str, str], now: datetime) -> Page:
         view = self._timeline(params, now)
         body = render(
-            "changes.html.j2", view=view, now=now, nav="changes", max_limit=views.MAX_LIMIT
+            "changes.html.j2", view=view, now=now, nav="changes", max_limit=timeline.MAX_LIMIT
         )
         return _html(body)
 

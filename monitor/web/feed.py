@@ -17,7 +17,7 @@ from urllib.parse import quote
 from monitor import __version__
 from monitor.clock import rfc3339
 from monitor.web.render import render
-from monitor.web.views import TimelineEntry, TimelineView
+from monitor.web.timeline import TimelineEntry, TimelineView
 
 ATOM = "http://www.w3.org/2005/Atom"
 CONTENT_TYPE = "application/atom+xml; charset=utf-8"

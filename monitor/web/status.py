@@ -1,0 +1,197 @@
+"""The status page (`/`): every source and token, and the outbox, as frozen values.
+
+Built from small read queries; every upstream string stays a plain `str` for the
+templates to escape (see monitor/web/__init__.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from monitor.config import Config
+from monitor.events.grouping import describe_error
+from monitor.records import ErrorKind, FetchError
+from monitor.store import queries
+
+OPEN_DELIVERIES_SHOWN = 50  # per state on the status page
+
+# -- the status page ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TokenRow:
+    """One token's health as the last check left it."""
+
+    name: str
+    fingerprint: str | None
+    flavor: str | None
+    last_check: datetime | None
+    outcome: str | None  # "ok", an error kind, "skipped", or None before the first check
+    last_ok: datetime | None
+    failing: bool
+    failing_since: datetime | None
+    model_count: int | None
+    error: str | None  # the last error, said as `status` says it
+
+    @property
+    def health(self) -> str:
+        """One word for the badge: failing, error (not failing yet), ok, or unchecked."""
+        if self.failing:
+            return "failing"
+        if self.outcome is None:
+            return "unchecked"
+        return "ok" if self.outcome in ("ok", "skipped") else "error"
+
+
+@dataclass(frozen=True, slots=True)
+class SourceStatus:
+    name: str
+    base_url: str | None  # from the config; None when the pages run without one
+    flavor: str | None
+    tokens: tuple[TokenRow, ...]
+
+    @property
+    def failing(self) -> int:
+        return sum(1 for t in self.tokens if t.failing)
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryRow:
+    id: str
+    channel: str
+    state: str
+    attempts: int
+    created_at: datetime
+    next_attempt_at: datetime | None
+    last_error: str | None
+    event_type: str
+    summary: str
+
+
+@dataclass(frozen=True, slots=True)
+class DisabledChannel:
+    channel: str
+    since: datetime
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class StatusView:
+    generated_at: datetime
+    sources: tuple[SourceStatus, ...]
+    pending: int
+    held: int
+    dead: int
+    sent: int
+    open_deliveries: tuple[DeliveryRow, ...]  # pending, held and dead, newest first
+    disabled: tuple[DisabledChannel, ...]
+
+
+def build_status(session: Session, config: Config | None, now: datetime) -> StatusView:
+    """Every source and token (configured or seen in the database) and the outbox."""
+    statuses = queries.token_statuses(session)
+    by_source: dict[str, list[TokenRow]] = {}
+    for s in statuses:
+        by_source.setdefault(s.source, []).append(
+            TokenRow(
+                name=s.token,
+                fingerprint=s.fingerprint,
+                flavor=s.flavor,
+                last_check=s.last_check_at,
+                outcome=s.last_outcome,
+                last_ok=s.last_ok_at,
+                failing=s.failing,
+                failing_since=s.failing_since,
+                model_count=s.model_count,
+                error=None
+                if s.last_outcome in (None, "ok", "skipped")
+                else error_text(s.last_error),
+            )
+        )
+    sources: list[SourceStatus] = []
+    configured = {s.name: s for s in config.sources} if config else {}
+    for name in ordered(configured, by_source):
+        rows = by_source.get(name, [])
+        if config is not None and name in configured:
+            seen = {r.name for r in rows}
+            rows += [_unchecked(t.name) for t in config.tokens_of(name) if t.name not in seen]
+        source = configured.get(name)
+        flavors = {r.flavor for r in rows if r.flavor}
+        flavor = source.flavor if source else (flavors.pop() if len(flavors) == 1 else None)
+        sources.append(
+            SourceStatus(
+                name=name,
+                base_url=source.base_url if source else None,
+                flavor=flavor,
+                tokens=tuple(sorted(rows, key=lambda r: r.name)),
+            )
+        )
+    counts = queries.delivery_counts(session)
+    open_rows: list[DeliveryRow] = []
+    for state in ("dead", "pending", "held"):
+        for d, kind, summary in queries.deliveries(session, state, limit=OPEN_DELIVERIES_SHOWN):
+            open_rows.append(
+                DeliveryRow(
+                    id=d.id,
+                    channel=d.channel,
+                    state=d.state,
+                    attempts=d.attempts,
+                    created_at=d.created_at,
+                    next_attempt_at=d.next_attempt_at if d.state != "dead" else None,
+                    last_error=d.last_error,
+                    event_type=kind,
+                    summary=summary,
+                )
+            )
+    disabled = tuple(
+        DisabledChannel(c.channel, c.disabled_at, c.reason)
+        for c in queries.disabled_channels(session)
+    )
+    return StatusView(
+        generated_at=now,
+        sources=tuple(sources),
+        pending=counts.get("pending", 0),
+        held=counts.get("held", 0),
+        dead=counts.get("dead", 0),
+        sent=counts.get("sent", 0),
+        open_deliveries=tuple(open_rows),
+        disabled=disabled,
+    )
+
+
+def ordered(first: Iterable[str], then: Iterable[str]) -> list[str]:
+    """Config order first (how the operator thinks of them), then the rest by name."""
+    names = list(dict.fromkeys(first))
+    return names + sorted(set(then) - set(names))
+
+
+def _unchecked(token: str) -> TokenRow:
+    return TokenRow(token, None, None, None, None, None, False, None, None, None)
+
+
+def error_text(error: Mapping[str, Any] | None) -> str | None:
+    if not error:
+        return None
+    try:
+        kind = ErrorKind(error.get("kind"))
+    except ValueError:
+        return str(error.get("message") or error.get("kind") or "unknown error")
+    return describe_error(
+        FetchError(
+            kind=kind,
+            message=str(error.get("message") or ""),
+            status=error.get("status"),
+            detail=error.get("detail"),
+        )
+    )
+
+
+def source_names(session: Session, config: Config | None) -> tuple[str, ...]:
+    """Sources worth offering: configured ones first, then any the database has seen."""
+    seen = {s.source for s in queries.token_statuses(session)}
+    return tuple(ordered((s.name for s in config.sources) if config else (), seen))

@@ -1,0 +1,213 @@
+"""The timeline (`/changes`, `/changes.atom`): stored events with their changes, filtered."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlencode
+
+from sqlalchemy.orm import Session
+
+from monitor.config import Config
+from monitor.events.grouping import summarize
+from monitor.records import Change, ChangeType
+from monitor.store import queries
+from monitor.web.status import error_text, ordered, source_names
+
+DEFAULT_LIMIT = 200  # events on /changes and in the feed unless `limit` says otherwise
+MAX_LIMIT = 1000
+MAX_CHANGES_SHOWN = 200  # per event; a gateway adding 800 models at once is still one event
+CHANGE_TYPES: tuple[str, ...] = tuple(str(t) for t in ChangeType)
+TOKEN_EVENT_TYPES: tuple[str, ...] = ("token.failing", "token.recovered")
+# What `type=` accepts on /changes: a change type, or an event type without changes.
+TYPE_FILTERS: tuple[str, ...] = (*CHANGE_TYPES, *TOKEN_EVENT_TYPES)
+
+# -- the timeline --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeLine:
+    """One change of an event, ready to print."""
+
+    type: str
+    model: str
+    tokens: tuple[str, ...]
+    # added: the model as it is; removed: as it was (None: a flavor without endpoint types)
+    types: tuple[str, ...] | None = None
+    attributes: tuple[tuple[str, str], ...] = ()
+    gained: tuple[str, ...] = ()
+    lost: tuple[str, ...] = ()
+    field: str | None = None
+    before: str | None = None  # None: absent on that side
+    after: str | None = None
+    percent: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineEntry:
+    id: str
+    type: str
+    occurred_at: datetime
+    source: str
+    tokens: tuple[str, ...]
+    summary: str
+    changes: tuple[ChangeLine, ...] = ()
+    more: int = 0  # changes left out (over MAX_CHANGES_SHOWN)
+    error: str | None = None
+    notice: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineFilter:
+    """What /changes and /changes.atom were asked for (all optional)."""
+
+    source: str | None = None
+    token: str | None = None
+    type: str | None = None
+    limit: int = DEFAULT_LIMIT
+    since: datetime | None = None  # `report --days`; the pages cap by count instead
+
+    def query(self, **override: Any) -> str:
+        """The query string that asks for this filter again (for links), '' when empty."""
+        values = {
+            "source": self.source,
+            "token": self.token,
+            "type": self.type,
+            "limit": self.limit if self.limit != DEFAULT_LIMIT else None,
+            **override,
+        }
+        pairs = [(k, str(v)) for k, v in values.items() if v not in (None, "")]
+        return urlencode(pairs)
+
+    @property
+    def active(self) -> bool:
+        return bool(self.source or self.token or self.type)
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineView:
+    filter: TimelineFilter
+    entries: tuple[TimelineEntry, ...]
+    capped: bool  # more events matched than `filter.limit`
+    generated_at: datetime
+    sources: tuple[str, ...] = ()  # choices for the filter form
+    tokens: tuple[str, ...] = ()
+    types: tuple[str, ...] = TYPE_FILTERS
+
+    @property
+    def updated(self) -> datetime:
+        """The feed's `updated`: the newest entry, or now for an empty feed."""
+        return self.entries[0].occurred_at if self.entries else self.generated_at
+
+
+def build_timeline(
+    session: Session, flt: TimelineFilter, *, now: datetime, config: Config | None = None
+) -> TimelineView:
+    """Events newest first, narrowed by source, token and type, at most `flt.limit`.
+
+    A change-type or token filter narrows an event's changes to the matching ones (and
+    recomputes its summary), as channel routing does; an event left with none is skipped.
+    """
+    event_type = None
+    if flt.type in CHANGE_TYPES:
+        event_type = "models.changed"
+    elif flt.type:
+        event_type = flt.type
+    entries: list[TimelineEntry] = []
+    capped = False
+    payloads = queries.events_newest_first(
+        session, source=flt.source, event_type=event_type, since=flt.since
+    )
+    for payload in payloads:
+        entry = _entry(payload, flt)
+        if entry is None:
+            continue
+        if len(entries) == flt.limit:
+            capped = True
+            break
+        entries.append(entry)
+    statuses = queries.token_statuses(session)
+    configured = [t.name for t in config.tokens] if config else []
+    return TimelineView(
+        filter=flt,
+        entries=tuple(entries),
+        capped=capped,
+        generated_at=now,
+        sources=source_names(session, config),
+        tokens=tuple(ordered(sorted(configured), (s.token for s in statuses))),
+    )
+
+
+def _entry(payload: Mapping[str, Any], flt: TimelineFilter) -> TimelineEntry | None:
+    tokens = tuple(payload.get("tokens", ()))
+    if flt.token and flt.token not in tokens:
+        return None
+    changes = list(payload.get("changes", ()))
+    narrowed = False
+    if flt.type in CHANGE_TYPES:
+        changes = [c for c in changes if c.get("type") == flt.type]
+        narrowed = True
+    if flt.token and changes:
+        changes = [c for c in changes if flt.token in c.get("tokens", ())]
+        narrowed = True
+    if narrowed and not changes:
+        return None
+    source = payload.get("source", {}).get("name", "")
+    summary = str(payload.get("summary", ""))
+    if narrowed and len(changes) != len(payload.get("changes", ())):
+        summary = summarize((Change(ChangeType(c["type"]), c["model"]) for c in changes), source)
+    shown = changes[:MAX_CHANGES_SHOWN]
+    return TimelineEntry(
+        id=str(payload["id"]),
+        type=str(payload["type"]),
+        occurred_at=datetime.fromisoformat(payload["occurred_at"].replace("Z", "+00:00")),
+        source=source,
+        tokens=tokens,
+        summary=summary,
+        changes=tuple(_change_line(c) for c in shown),
+        more=len(changes) - len(shown),
+        error=error_text(payload.get("error")),
+        notice=payload.get("notice"),
+    )
+
+
+def _change_line(change: Mapping[str, Any]) -> ChangeLine:
+    kind = str(change.get("type"))
+    common = {"type": kind, "model": str(change.get("model")), "tokens": tuple(change["tokens"])}
+    if kind in ("added", "removed"):
+        record = change.get("after" if kind == "added" else "before") or {}
+        types = record.get("endpoint_types")
+        return ChangeLine(
+            **common,
+            types=None if types is None else tuple(str(t) for t in types),
+            attributes=tuple(
+                (name, _value(record[name]) or "(none)")
+                for name in sorted(record)
+                if name != "endpoint_types"
+            ),
+        )
+    if kind == "endpoint_types_changed":
+        return ChangeLine(
+            **common,
+            gained=tuple(str(t) for t in change.get("gained", ())),
+            lost=tuple(str(t) for t in change.get("lost", ())),
+        )
+    return ChangeLine(
+        **common,
+        field=str(change.get("field")),
+        before=_value(change.get("before")),
+        after=_value(change.get("after")),
+        percent=change.get("percent"),
+    )
+
+
+def _value(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    if isinstance(value, dict):
+        return ", ".join(f"{k}: {v}" for k, v in sorted(value.items()))
+    return str(value)
