@@ -193,6 +193,13 @@ def config_check(app: App) -> None:
         f"detection: confirm_checks={m.confirm_checks}, failure_threshold={m.failure_threshold}, "
         f"mass_change_share={m.mass_change_share:g}"
     )
+    if m.listen:
+        from monitor.listener import is_loopback, parse_address
+
+        guard = f"basic auth as {m.listen_username}" if m.listen_username else "no auth"
+        if not m.listen_username and not is_loopback(parse_address(m.listen)[0]):
+            guard += ", reachable beyond this machine"
+        click.echo(f"listen: http://{m.listen}/ (status pages, /metrics; {guard})")
     detected = _detected_flavors(app, config)
     click.echo(f"sources ({len(config.sources)}):")
     for source in config.sources:

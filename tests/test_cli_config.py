@@ -158,3 +158,22 @@ def test_read_only_commands_do_not_hide_a_broken_config(tmp_path: Path) -> None:
         "status", env={"XDG_CONFIG_HOME": str(empty), "XDG_STATE_HOME": str(tmp_path / "s2")}
     )
     assert bare.returncode == 0  # no config at all: a bare database is fine
+
+
+def test_config_check_says_where_the_listener_is_and_who_may_read_it(tmp_path: Path) -> None:
+    source = '[[sources]]\nname = "gw"\nbase_url = "https://gw.example/v1"\n'
+    open_bind = tmp_path / "open.toml"
+    open_bind.write_text(f'[monitor]\nlisten = "0.0.0.0:9464"\n\n{source}')
+    done = run("--config", str(open_bind), "config", "check")
+    assert done.returncode == 0, done.stderr
+    assert "listen: http://0.0.0.0:9464/ (status pages, /metrics; no auth, reachable" in done.stdout
+
+    guarded = tmp_path / "guarded.toml"
+    guarded.write_text(
+        '[monitor]\nlisten = "0.0.0.0:9464"\nlisten_username = "ops"\n'
+        f'listen_password_env = "LISTEN_PASSWORD"\n\n{source}'
+    )
+    done = run("--config", str(guarded), "config", "check", env={"LISTEN_PASSWORD": CANARY})
+    assert done.returncode == 0, done.stderr
+    assert "(status pages, /metrics; basic auth as ops)" in done.stdout
+    assert CANARY not in done.stdout + done.stderr
