@@ -330,6 +330,16 @@ token_env = "LISTEN_TOKEN"
             assert value(samples, "model_monitor_deliveries", state="pending") == 0
             assert CANARY not in text
 
+            # The status pages, served by the daemon itself from what it recorded.
+            status = requests.get(f"{url}/", timeout=5)
+            grid = requests.get(f"{url}/matrix", params={"source": "gw"}, timeout=5)
+            feed = requests.get(f"{url}/changes.atom", timeout=5)
+            assert [r.status_code for r in (status, grid, feed)] == [200, 200, 200]
+            assert ">t<" in status.text.replace(" ", "")
+            assert all(m["id"] in grid.text for m in MODELS)
+            assert feed.headers["Content-Type"].startswith("application/atom+xml")
+            assert all(CANARY not in r.text for r in (status, grid, feed))
+
             # Slow the gateway down, then stop the daemon while a request is in flight.
             gateway.latency = 1.0
             seen = gateway.requests_count(CANARY)
