@@ -104,7 +104,7 @@ def test_timeout_is_a_retryable_failure(receiver) -> None:
         ChannelConfig("hook", "webhook", options={"url": Secret(receiver.url), "timeout": 0.3})
     )
     result = hook.send(Message("msg_t", "evt_1", PAYLOAD))
-    assert not result.ok and not result.permanent and result.error == "timed out"
+    assert not result.ok and not result.permanent and result.error == "timed out after 0.3s"
 
 
 def test_the_url_never_appears_in_errors() -> None:

@@ -1,4 +1,8 @@
-"""What an HTTP answer means for a delivery, shared by every HTTP-based channel.
+"""Posting to an HTTP destination and what its answer means, for every HTTP channel.
+
+One POST is one exchange under one deadline (the channel's `timeout`, by wall clock:
+a receiver dripping its answer is cut off), and only the first REPLY_LIMIT bytes of
+the answer are read, inflated with a bound.
 
 2xx is success. 408, 425, 429 and 5xx are worth retrying (honoring Retry-After);
 410 Gone disables the channel (Standard Webhooks' meaning); every other status,
@@ -8,27 +12,76 @@ goes to `dead` at once.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
+
 import requests
+import urllib3.exceptions
 
 from monitor import __version__
 from monitor.delivery.base import SendResult
 from monitor.retry_after import retry_after
+from monitor.transport.deadline import within
+from monitor.transport.session import new_session, read_capped
 
 USER_AGENT = f"model-monitor/{__version__}"
 RETRYABLE = frozenset({408, 425, 429})
 
 
-def classify(response: requests.Response) -> SendResult:
-    status = response.status_code
+@dataclass(frozen=True, slots=True)
+class Reply:
+    status: int
+    headers: Mapping[str, str]
+    body: bytes  # at most the first REPLY_LIMIT bytes, inflated
+
+
+def delivery_session() -> requests.Session:
+    session = new_session(USER_AGENT)
+    session.headers["Accept-Encoding"] = "identity"  # replies are read only to quote them
+    return session
+
+
+def post(
+    session: requests.Session,
+    url: str,
+    body: bytes,
+    headers: Mapping[str, str],
+    timeout: float,
+) -> Reply | SendResult:
+    """POST `body` within `timeout` seconds: the reply, or a failed SendResult."""
+    with within(timeout) as deadline:
+        try:
+            response = session.post(
+                url,
+                data=body,
+                headers=dict(headers),
+                timeout=(deadline.remaining(), deadline.remaining()),
+                allow_redirects=False,
+                stream=True,
+            )
+        except requests.RequestException as exc:
+            timed_out = deadline.expired or isinstance(exc, requests.Timeout)
+            reason = f"timed out after {timeout:g}s" if timed_out else describe(exc)
+            return SendResult(ok=False, error=reason)
+        with response:
+            try:
+                reply_body = read_capped(response)
+            except (requests.RequestException, urllib3.exceptions.HTTPError, OSError):
+                reply_body = b""  # the status is the answer; the body only adds detail
+        return Reply(response.status_code, response.headers, reply_body)
+
+
+def classify(reply: Reply) -> SendResult:
+    status = reply.status
     if 200 <= status < 300:
         return SendResult.success(status)
     reason = f"HTTP {status}"
-    snippet = _snippet(response)
+    snippet = _snippet(reply.body)
     if snippet:
         reason += f": {snippet}"
     if status in RETRYABLE or status >= 500:
         return SendResult(
-            ok=False, status=status, error=reason, retry_after=retry_after(response.headers)
+            ok=False, status=status, error=reason, retry_after=retry_after(reply.headers)
         )
     if 300 <= status < 400:
         reason += " (redirects are not followed: point the channel at the final URL)"
@@ -46,9 +99,6 @@ def describe(exc: requests.RequestException) -> str:
     return type(exc).__name__
 
 
-def _snippet(response: requests.Response, limit: int = 200) -> str:
-    try:
-        text = response.content[:limit].decode("utf-8", "replace")
-    except requests.RequestException:
-        return ""
+def _snippet(body: bytes, limit: int = 200) -> str:
+    text = body[:limit].decode("utf-8", "replace")
     return " ".join(text.split())

@@ -25,12 +25,11 @@ from dataclasses import replace
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
-import requests
 from jinja2 import TemplateError
 
 from monitor.config.model import ChannelConfig, Option, Secret
 from monitor.delivery.base import Channel, Message, SendResult
-from monitor.delivery.http import USER_AGENT, classify, describe
+from monitor.delivery.http import USER_AGENT, Reply, classify, delivery_session, post
 from monitor.delivery.templates import Templates, default_templates, mrkdwn
 
 TEMPLATE = "slack.json.j2"
@@ -351,17 +350,17 @@ def _first_text(blocks: list[Block]) -> str:
 # -- Sending -----------------------------------------------------------------------------
 
 
-def classify_slack(response: requests.Response) -> SendResult:
+def classify_slack(reply: Reply) -> SendResult:
     """Slack's meaning of an answer: only 200 `ok` is success."""
-    status = response.status_code
+    status = reply.status
     if 200 <= status < 300:
-        body = response.content[:200].decode("utf-8", "replace").strip()
+        body = reply.body[:200].decode("utf-8", "replace").strip()
         if status == 200 and body == "ok":
             return SendResult.success(status)
         shown = " ".join(body.split()) or "an empty body"
         return SendResult(ok=False, status=status, error=f"HTTP {status} with {shown}, not ok")
-    result = classify(response)
-    code = response.content[:100].decode("utf-8", "replace").strip()
+    result = classify(reply)
+    code = reply.body[:100].decode("utf-8", "replace").strip()
     if (status == 404 and code in GONE) or status == 410:
         return replace(result, permanent=True, disable=True)
     return result
@@ -382,7 +381,7 @@ class SlackChannel(Channel):
         "url": Option(
             "secret", required=True, help="the incoming webhook URL (https://hooks.slack.com/...)"
         ),
-        "timeout": Option("duration", default=10.0, help="per request"),
+        "timeout": Option("duration", default=10.0, help="for the whole request and answer"),
     }
     MIN_INTERVAL: ClassVar[float] = 1.0  # Slack: about one message per second per webhook
     REMEMBERED = 256  # deliveries whose sent parts are remembered
@@ -399,7 +398,7 @@ class SlackChannel(Channel):
         url: Secret = config.options["url"]
         self._url = url.reveal()
         self._timeout = float(config.options.get("timeout") or 10.0)
-        self._session = requests.Session()
+        self._session = delivery_session()
         self._sleep = sleep
         self._clock = clock
         self._last_post = -math.inf
@@ -462,15 +461,10 @@ class SlackChannel(Channel):
             self._sleep(wait)
         headers = {"content-type": "application/json; charset=utf-8", "user-agent": USER_AGENT}
         try:
-            response = self._session.post(
-                self._url, data=body, headers=headers, timeout=self._timeout, allow_redirects=False
-            )
-        except requests.RequestException as exc:
-            return SendResult(ok=False, error=describe(exc))
+            reply = post(self._session, self._url, body, headers, self._timeout)
         finally:
             self._last_post = self._clock()
-        with response:
-            return classify_slack(response)
+        return classify_slack(reply) if isinstance(reply, Reply) else reply
 
     def close(self) -> None:
         self._session.close()

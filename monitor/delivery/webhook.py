@@ -11,11 +11,9 @@ import time
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-import requests
-
 from monitor.config.model import ChannelConfig, Option, Secret
 from monitor.delivery.base import Channel, Message, SendResult
-from monitor.delivery.http import USER_AGENT, classify, describe
+from monitor.delivery.http import USER_AGENT, Reply, classify, delivery_session, post
 from monitor.delivery.signing import SigningSecretError, secret_key, sign
 from monitor.delivery.templates import Templates
 
@@ -26,7 +24,7 @@ class WebhookChannel(Channel):
         "secret": Option(
             "secret", help="whsec_... signing secret(s), space-separated; enables webhook-signature"
         ),
-        "timeout": Option("duration", default=10.0, help="per request"),
+        "timeout": Option("duration", default=10.0, help="for the whole request and answer"),
     }
 
     def __init__(self, config: ChannelConfig, templates: Templates | None = None) -> None:
@@ -36,7 +34,7 @@ class WebhookChannel(Channel):
         self._url = url.reveal()
         self._secrets = secret.reveal().split() if secret else []
         self._timeout = float(config.options.get("timeout") or 10.0)
-        self._session = requests.Session()
+        self._session = delivery_session()
 
     @classmethod
     def check_options(cls, options: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -67,14 +65,8 @@ class WebhookChannel(Channel):
         }
         if self._secrets:
             headers["webhook-signature"] = sign(self._secrets, message.delivery_id, timestamp, body)
-        try:
-            response = self._session.post(
-                self._url, data=body, headers=headers, timeout=self._timeout, allow_redirects=False
-            )
-        except requests.RequestException as exc:
-            return SendResult(ok=False, error=describe(exc))
-        with response:
-            return classify(response)
+        reply = post(self._session, self._url, body, headers, self._timeout)
+        return classify(reply) if isinstance(reply, Reply) else reply
 
     def close(self) -> None:
         self._session.close()

@@ -4,12 +4,10 @@ A check either returns the complete list (FetchOk) or says why not (FetchError);
 never raises for a remote failure and never returns a partial list. Three promises
 shape the code:
 
-- A deadline for the whole walk. requests' `timeout` bounds each socket read, so a
-  server dripping one byte a second would never time out; the body is therefore read
-  in chunks with the socket timeout reset to the time left before every read. (The
-  status line and headers are read inside requests, each read bounded by the time
-  left when the request started: a server dripping its headers is the one case that
-  can overrun the deadline, by at most that much per byte.)
+- A deadline for the whole walk, by wall clock (`monitor.transport.deadline`): a
+  socket timeout bounds each read, not the exchange, so a server dripping one byte a
+  second would never time out; the watchdog shuts the walk's sockets at the deadline,
+  whatever phase (connect, TLS, headers, body) the walk is in.
 - A size cap, checked against Content-Length and again while streaming, so a huge or
   endless body costs at most `max_response_bytes` of memory.
 - No token in any message, log line or exception: messages are built here from
@@ -46,6 +44,8 @@ from monitor.retry_after import retry_after
 from monitor.sources.base import Flavor, InvalidResponse, Page, Request
 from monitor.sources.pages import PAGES, page_key
 from monitor.sources.registry import FLAVORS
+from monitor.transport.deadline import Deadline, within
+from monitor.transport.session import new_session
 
 logger = logging.getLogger("monitor.sources")
 
@@ -163,8 +163,7 @@ def session() -> requests.Session:
     """This thread's session: requests does not promise a Session is thread-safe."""
     session: requests.Session | None = getattr(_local, "session", None)
     if session is None:
-        session = requests.Session()
-        session.headers["User-Agent"] = f"model-monitor/{__version__}"
+        session = new_session(f"model-monitor/{__version__}")
         session.headers["Accept"] = "application/json"
         _local.session = session
     return session
@@ -190,11 +189,14 @@ class _Walk:
         self.verify: bool | str = source.ca_bundle or source.verify_tls
         self.secrets = secret_forms(token.secret.reveal())
         self.started = time.monotonic()
-        self.deadline = self.started + timeout
+        self.deadline: Deadline | None = None
 
     def run(self) -> FetchResult:
         try:
-            models, status, size = self._pages()
+            with within(self.timeout) as self.deadline:
+                models, status, size = self._pages()
+                if self.deadline.expired:  # the watchdog may have cut a body short
+                    raise self._timeout_failure(size, status)
         except _Failure as failure:
             error = FetchError(
                 kind=failure.kind,
@@ -281,6 +283,11 @@ class _Walk:
             )
         except Exception as exc:  # every transport failure is classified
             self._log(url, None, 0, started)
+            if self._expired():  # the watchdog cut the exchange: the cause is the clock
+                host = urlsplit(request.url).hostname or request.url
+                raise _Failure(
+                    ErrorKind.TIMEOUT, f"no answer from {host} within {self.timeout:g} s"
+                ) from None
             raise self._transport_failure(exc, request) from None
         with response:
             size = 0
@@ -327,6 +334,8 @@ class _Walk:
             except Exception as exc:  # classified below
                 self._body_failure(exc, size, response.status_code)
             if not chunk:
+                if self._expired():  # the watchdog ended the body, not the server
+                    raise self._timeout_failure(size, response.status_code)
                 return b"".join(chunks), True
             size += len(chunk)
             if size > limit:
@@ -341,13 +350,19 @@ class _Walk:
             chunks.append(chunk)
 
     def _remaining(self, size: int, status: int | None = None) -> float:
-        remaining = self.deadline - time.monotonic()
-        if remaining <= 0:
-            got = f" ({size:,} bytes received)" if size else ""
-            raise _Failure(
-                ErrorKind.TIMEOUT, f"no complete answer within {self.timeout:g} s{got}", status
-            )
-        return remaining
+        if self._expired():
+            raise self._timeout_failure(size, status)
+        assert self.deadline is not None
+        return self.deadline.remaining()
+
+    def _expired(self) -> bool:
+        return self.deadline is not None and self.deadline.expired
+
+    def _timeout_failure(self, size: int, status: int | None) -> _Failure:
+        got = f" ({size:,} bytes received)" if size else ""
+        return _Failure(
+            ErrorKind.TIMEOUT, f"no complete answer within {self.timeout:g} s{got}", status
+        )
 
     def _log(self, url: str, status: int | None, size: int, started: float) -> None:
         # The URL only: headers carry the token and are never logged.
@@ -412,11 +427,10 @@ class _Walk:
 
     def _body_failure(self, exc: Exception, size: int, status: int) -> NoReturn:
         causes = list(_causes(exc))
-        if any(isinstance(c, urllib3.exceptions.ReadTimeoutError | TimeoutError) for c in causes):
-            got = f" ({size:,} bytes received)" if size else ""
-            raise _Failure(
-                ErrorKind.TIMEOUT, f"no complete answer within {self.timeout:g} s{got}", status
-            ) from None
+        if self._expired() or any(
+            isinstance(c, urllib3.exceptions.ReadTimeoutError | TimeoutError) for c in causes
+        ):
+            raise self._timeout_failure(size, status) from None
         if any(isinstance(c, urllib3.exceptions.DecodeError) for c in causes):
             raise _Failure(
                 ErrorKind.INVALID_RESPONSE, "the response body could not be decompressed", status

@@ -13,10 +13,10 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-import requests
-
 from monitor.config import MonitorSettings, SourceConfig, TokenConfig
 from monitor.sources.http import session
+from monitor.transport.deadline import within
+from monitor.transport.session import read_capped
 
 log = logging.getLogger("monitor.sources")
 
@@ -36,29 +36,34 @@ def explain_auth_failure(
     settings: MonitorSettings,
     now: datetime | None = None,
 ) -> str | None:
-    """A short, secret-free reason for a refused token, or None when the gateway won't say."""
+    """A short, secret-free reason for a refused token, or None when the gateway won't say.
+
+    Best effort: the lookup has a deadline of its own, and any failure (a stall, a
+    broken body, a reply of the wrong shape) costs the explanation, never the alert.
+    """
+    timeout = min(source.timeout or settings.timeout, 10.0)
     try:
-        response = session().get(
-            site_root(source.base_url) + USAGE_PATH,
-            headers={"Authorization": f"Bearer {token.secret.reveal()}"},
-            timeout=min(source.timeout or settings.timeout, 10.0),
-            verify=source.ca_bundle or source.verify_tls,
-            allow_redirects=False,
-            stream=True,
-        )
-        with response:
-            body = response.raw.read(_BODY_LIMIT, decode_content=True)
-            status = response.status_code
-    except requests.RequestException as exc:
+        with within(timeout) as deadline:
+            response = session().get(
+                site_root(source.base_url) + USAGE_PATH,
+                headers={"Authorization": f"Bearer {token.secret.reveal()}"},
+                timeout=(deadline.remaining(), deadline.remaining()),
+                verify=source.ca_bundle or source.verify_tls,
+                allow_redirects=False,
+                stream=True,
+            )
+            with response:
+                status = response.status_code
+                body = read_capped(response, _BODY_LIMIT) if status == 200 else b""
+            if deadline.expired:
+                return None
+        if status != 200:
+            return None
+        data = json.loads(body).get("data")
+        return describe_usage(data, now or datetime.now(UTC)) if isinstance(data, dict) else None
+    except Exception as exc:  # the explanation is optional; its failure is not the token's
         log.debug("usage lookup for token %s failed: %s", token.name, type(exc).__name__)
         return None
-    if status != 200:
-        return None
-    try:
-        data = json.loads(body).get("data")
-    except (ValueError, AttributeError):
-        return None
-    return describe_usage(data, now or datetime.now(UTC)) if isinstance(data, dict) else None
 
 
 def describe_usage(data: dict[str, Any], now: datetime) -> str | None:
