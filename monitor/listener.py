@@ -74,6 +74,7 @@ class CycleWatch:
         self._clock = clock
         self._lock = threading.Lock()
         self._last: dict[str, datetime] = {}
+        self._failed: dict[str, tuple[datetime, str]] = {}
         self.started = clock()
         self._cron: CronTrigger | None = None
         if config.monitor.cron:
@@ -92,6 +93,22 @@ class CycleWatch:
         moment = at or self._clock()
         with self._lock:
             self._last[source] = moment
+
+    def failed(self, source: str, reason: str, at: datetime | None = None) -> None:
+        """A cycle of `source` raised before recording anything (the database was down,
+        say): /healthz says so until a cycle completes again."""
+        moment = at or self._clock()
+        with self._lock:
+            self._failed[source] = (moment, reason)
+
+    def last_failure(self, source: str) -> tuple[datetime, str] | None:
+        """The failure of the source's latest cycle, if its latest cycle failed."""
+        with self._lock:
+            failure = self._failed.get(source)
+            last = self._last.get(source)
+        if failure is None or (last is not None and last >= failure[0]):
+            return None
+        return failure
 
     def last_cycle(self, source: str) -> datetime | None:
         with self._lock:
@@ -139,6 +156,13 @@ class CycleWatch:
             if overdue:
                 since = rfc3339(last) if last else f"the daemon started at {rfc3339(self.started)}"
                 reasons.append(f"source {source.name}: no cycle since {since} ({self._expected()})")
+            failure = self.last_failure(source.name)
+            if failure is not None:
+                sources[source.name]["failed_cycle"] = {
+                    "at": rfc3339(failure[0]),
+                    "error": failure[1],
+                }
+                reasons.append(f"source {source.name}: its last check cycle failed ({failure[1]})")
         body: dict[str, Any] = {"status": "unhealthy" if reasons else "ok"}
         if reasons:
             body["reasons"] = reasons

@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import socket
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -107,6 +108,8 @@ class Checker:
         self._sleep = sleep
         # Called (from fetch threads) once per token fetched: `check`'s progress bar.
         self.on_fetched: Callable[[], None] | None = None
+        # Set when the process stops: no new polls, and a cycle under way records nothing.
+        self.cancelled = threading.Event()
 
     # -- fetching (no transaction open) ------------------------------------------------
 
@@ -159,11 +162,17 @@ class Checker:
         workers = max(1, min(self.config.monitor.concurrency, len(tokens)))
 
         def fetch(token: TokenConfig) -> FetchResult:
-            before = prior.get(token.name, _Prior(None, False, None))
-            result = self._fetch_one(source, token, before.confirmed)
-            result = self._explained(source, token, result, before)
-            if isinstance(result, FetchOk):
-                result = replace(result, models=self.snapshots.shared(result.models))
+            started = time.monotonic()
+            try:
+                if self.cancelled.is_set():
+                    return FetchError(ErrorKind.TIMEOUT, "not polled: the monitor is stopping")
+                before = prior.get(token.name, _Prior(None, False, None))
+                result = self._fetch_one(source, token, before.confirmed)
+                result = self._explained(source, token, result, before)
+                if isinstance(result, FetchOk):
+                    result = replace(result, models=self.snapshots.shared(result.models))
+            except Exception as exc:  # one token's answer fails that token, nothing else
+                result = _unprocessable(source, token, exc, "reading", time.monotonic() - started)
             if self.on_fetched is not None:
                 self.on_fetched()
             return result
@@ -215,6 +224,30 @@ class Checker:
         if backoff is not None and backoff > started:
             return self._counted(self._skip(source, tokens, backoff, started, dry_run=dry_run))
         results = self.fetch_all(source, tokens)
+        if self.cancelled.is_set():
+            # Stopping: answers cut short by the shutdown are no verdict on the tokens.
+            log.info("check of source %s abandoned: the monitor is stopping", source.name)
+            return CycleReport(source.name, (), ())
+        while True:
+            try:
+                return self._record_cycle(source, tokens, results, started, dry_run=dry_run)
+            except _TokenFault as fault:
+                # The transaction rolled back whole; record again with that token's
+                # answer replaced by its failure, so the other tokens lose nothing.
+                if results[fault.index] is fault.error:
+                    raise fault.__cause__ from None  # type: ignore[misc]
+                results[fault.index] = fault.error
+
+    def _record_cycle(
+        self,
+        source: SourceConfig,
+        tokens: Sequence[TokenConfig],
+        results: Sequence[FetchResult],
+        started: datetime,
+        *,
+        dry_run: bool,
+    ) -> CycleReport:
+        """Record a cycle's answers, diff them and enqueue the events: one transaction."""
         with self.db.session(commit=not dry_run) as session:
             now = self._clock()
             # One query loads every token's state; `_record` then finds it in the
@@ -226,10 +259,14 @@ class Checker:
             }
             reports: list[TokenReport] = []
             outcomes: list[TokenOutcome] = []
-            for token, result in zip(tokens, results, strict=True):
-                report, outcome = self._record(
-                    session, source, token, result, started, now, states.get(token.name)
-                )
+            for index, (token, result) in enumerate(zip(tokens, results, strict=True)):
+                try:
+                    report, outcome = self._record(
+                        session, source, token, result, started, now, states.get(token.name)
+                    )
+                except Exception as exc:
+                    error = _unprocessable(source, token, exc, "recording", result.duration)
+                    raise _TokenFault(index, error) from exc
                 reports.append(report)
                 outcomes.append(outcome)
             _update_backoff(session, source, results, now)
@@ -457,6 +494,31 @@ class Checker:
             ),
             confirmed_count=len(view.confirmed),
         )
+
+
+class _TokenFault(Exception):
+    """Recording one token's answer raised: which token, and the failure to record instead."""
+
+    def __init__(self, index: int, error: FetchError) -> None:
+        super().__init__(index)
+        self.index = index
+        self.error = error
+
+
+def _unprocessable(
+    source: SourceConfig, token: TokenConfig, exc: Exception, stage: str, duration: float
+) -> FetchError:
+    """An answer the monitor could not handle, as that token's classified failure.
+
+    The traceback goes to the debug log once; the message names only the exception's
+    type, since its text could quote the answer (or a token echoed in it).
+    """
+    log.debug("token %s on %s: %s its answer failed", token.name, source.name, stage, exc_info=True)
+    return FetchError(
+        ErrorKind.INVALID_RESPONSE,
+        f"the answer could not be processed ({type(exc).__name__} while {stage} it)",
+        duration=duration,
+    )
 
 
 @dataclass(frozen=True, slots=True)

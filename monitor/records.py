@@ -70,11 +70,22 @@ class ModelRecord:
         return cls.build(data["id"], data.get("endpoint_types"), data.get("fields"))
 
 
-def _freeze(value: Any) -> FieldValue:
-    if isinstance(value, list | tuple):
-        return tuple(_freeze(v) for v in value)
-    if isinstance(value, dict):
-        return tuple(sorted((k, _freeze(v)) for k, v in value.items()))
+class ValueTooDeep(ValueError):
+    """A field value nested deeper than MAX_DEPTH: not a models list anyone writes."""
+
+
+# Real lists nest a few levels; the bound keeps every recursive walk of a record (freezing,
+# thawing, encoding) far from Python's recursion limit.
+MAX_DEPTH = 32
+
+
+def _freeze(value: Any, depth: int = 0) -> FieldValue:
+    if isinstance(value, list | tuple | dict):
+        if depth >= MAX_DEPTH:
+            raise ValueTooDeep(f"a field value is nested more than {MAX_DEPTH} levels deep")
+        if isinstance(value, dict):
+            return tuple(sorted((k, _freeze(v, depth + 1)) for k, v in value.items()))
+        return tuple(_freeze(v, depth + 1) for v in value)
     return value
 
 
@@ -105,12 +116,17 @@ def number(value: Any) -> Decimal | None:
 
 
 def percent_change(before: Any, after: Any) -> float | None:
-    """(after - before) / before in percent, rounded to 0.01; None unless both are numbers
-    and `before` is not zero."""
+    """(after - before) / before in percent, rounded to 0.01; None unless both are numbers,
+    `before` is not zero and the result is a finite float."""
     old, new = number(before), number(after)
     if old is None or new is None or old == 0:
         return None
-    return round(float((new - old) / abs(old) * 100), 2)
+    try:
+        percent = float((new - old) / abs(old) * 100)
+    except ArithmeticError:  # beyond what a Decimal context holds (1e999999999)
+        return None
+    # 1e-300 -> 1e300 is a finite move whose percentage is not: JSON has no Infinity.
+    return round(percent, 2) if math.isfinite(percent) else None
 
 
 def canonical_json(models: Models) -> bytes:

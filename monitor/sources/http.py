@@ -21,6 +21,7 @@ import dataclasses
 import http.client
 import json
 import logging
+import math
 import re
 import socket
 import threading
@@ -39,7 +40,14 @@ from requests.auth import AuthBase
 
 from monitor import __version__
 from monitor.config.model import MonitorSettings, Secret, SourceConfig, TokenConfig
-from monitor.records import ErrorKind, FetchError, FetchOk, FetchResult, ModelRecord
+from monitor.records import (
+    ErrorKind,
+    FetchError,
+    FetchOk,
+    FetchResult,
+    ModelRecord,
+    ValueTooDeep,
+)
 from monitor.retry_after import retry_after
 from monitor.sources.base import Flavor, InvalidResponse, Page, Request
 from monitor.sources.pages import PAGES, page_key
@@ -188,6 +196,7 @@ class _Walk:
         self.max_bytes = max_bytes
         self.verify: bool | str = source.ca_bundle or source.verify_tls
         self.secrets = secret_forms(token.secret.reveal())
+        self.secret_bytes = tuple(f.encode("utf-8", "replace") for f in self.secrets if len(f) >= 4)
         self.started = time.monotonic()
         self.deadline: Deadline | None = None
 
@@ -299,9 +308,18 @@ class _Walk:
                     self._check_declared_length(response)
                 body, complete = self._read(response, limit)
                 size = len(body)
+                body = self._without_secrets(body)
             finally:
                 self._log(url, response.status_code, size, started)
         return _Reply(response.status_code, response.headers, body, complete)
+
+    def _without_secrets(self, body: bytes) -> bytes:
+        """The body with any echo of the token (as an id, say) replaced by `***`, before
+        anything is parsed, stored or sent."""
+        for form in self.secret_bytes:
+            if form in body:
+                body = body.replace(form, b"***")
+        return body
 
     def _check_declared_length(self, response: requests.Response) -> None:
         declared = response.headers.get("Content-Length", "")
@@ -517,7 +535,7 @@ class _Walk:
         body = self._decode(reply)
         try:
             return self.flavor.parse(body, request)
-        except InvalidResponse as exc:
+        except (InvalidResponse, ValueTooDeep) as exc:
             raise _Failure(ErrorKind.INVALID_RESPONSE, str(exc), reply.status) from None
         except Exception as exc:  # a flavor bug must not crash the scheduler
             # Only the exception's type is logged: its text could quote the body.
@@ -537,9 +555,10 @@ class _Walk:
         """The decoded JSON body.
 
         orjson decodes a valid body in about half the time of the standard library.
-        Whatever it refuses (a BOM, NaN, integers over 64 bits, deep nesting, broken
-        JSON) goes to the standard library, so the same documents are accepted as
-        always, and a refusal is worded the same way.
+        Whatever it refuses (a BOM, NaN, integers over 64 bits, deep nesting, lone
+        surrogates, broken JSON) goes to the standard library, so the same documents
+        are accepted as always, and a refusal is worded the same way; what the standard
+        library lets through that no output could carry is made safe (`_safe_values`).
         """
         try:
             return orjson.loads(reply.body)
@@ -557,7 +576,7 @@ class _Walk:
                 status,
             ) from None
         try:
-            return json.loads(text)
+            return _safe_values(json.loads(text))
         except RecursionError:
             raise _Failure(
                 ErrorKind.INVALID_RESPONSE, "the response JSON is nested too deeply", status
@@ -647,3 +666,51 @@ def _html_summary(body: bytes) -> str:
     match = _HTML_TITLE.search(body)
     title = match.group(1).decode("utf-8", errors="replace").strip() if match else ""
     return f"an HTML page ({title})" if title else "an HTML page"
+
+
+_NON_FINITE = {math.inf: "Infinity", -math.inf: "-Infinity"}
+
+
+def _safe_values(document: object) -> object:
+    """The decoded document with what no strict output can carry made safe, in place.
+
+    The json module accepts NaN and Infinity (and 1e999 as infinity), and strings with
+    lone surrogates; JSON output, UTF-8 storage and terminals cannot hold those. A
+    non-finite number becomes its name as a string ("NaN", "Infinity"), so a change to
+    or from it is still seen; a lone surrogate becomes U+FFFD. Iterative: the document
+    may be nested as deep as the parser allows.
+    """
+    if not isinstance(document, dict | list):
+        return _safe_scalar(document)
+    stack: list[dict[str, object] | list[object]] = [document]
+    while stack:
+        container = stack.pop()
+        items = container.items() if isinstance(container, dict) else enumerate(container)
+        renamed: list[tuple[str, str]] = []
+        for key, value in items:
+            if isinstance(value, dict | list):
+                stack.append(value)
+            elif isinstance(value, str | float):
+                safe = _safe_scalar(value)
+                if safe is not value:
+                    container[key] = safe  # type: ignore[index]
+            if isinstance(key, str) and _safe_scalar(key) is not key:
+                renamed.append((key, _safe_scalar(key)))  # type: ignore[arg-type]
+        for old, new in renamed:
+            assert isinstance(container, dict)
+            container[new] = container.pop(old)
+    return document
+
+
+def _safe_scalar(value: object) -> object:
+    if isinstance(value, float):
+        if math.isfinite(value):
+            return value
+        return "NaN" if math.isnan(value) else _NON_FINITE[value]
+    if isinstance(value, str) and not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            # Pairs written as two escapes are joined; lone halves become U+FFFD.
+            return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return value

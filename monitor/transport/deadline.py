@@ -27,12 +27,13 @@ from contextlib import contextmanager
 class Deadline:
     """The end of one exchange, and the sockets to shut when it comes."""
 
-    __slots__ = ("_expired", "_finished", "_sockets", "at", "seconds")
+    __slots__ = ("_expired", "_finished", "_owned", "_sockets", "at", "seconds")
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
         self.at = time.monotonic() + seconds
         self._sockets: list[socket.socket] = []
+        self._owned: list[socket.socket] = []  # duplicates made by watch_new
         self._expired = False
         self._finished = False
 
@@ -59,6 +60,24 @@ class Deadline:
         if shut_now:
             _shut(sock)
 
+    def watch_new(self, sock: socket.socket) -> None:
+        """Watch a socket just connected, through a duplicate of its descriptor.
+
+        Wrapping a socket in TLS detaches the original object, so it could no longer
+        be shut; shutdown acts on the connection, not the descriptor, so the duplicate
+        also cuts a handshake that drips. The duplicate is closed with the deadline.
+        """
+        duplicate = sock.dup()
+        with _lock:
+            finished, shut_now = self._finished, self._expired
+            if not finished:
+                self._owned.append(duplicate)
+                self._sockets.append(duplicate)
+        if finished:
+            duplicate.close()
+        elif shut_now:
+            _shut(duplicate)
+
     def _expire(self) -> None:
         with _lock:
             if self._finished or self._expired:
@@ -72,6 +91,9 @@ class Deadline:
         with _lock:
             self._finished = True
             self._sockets.clear()
+            owned, self._owned = self._owned, []
+        for duplicate in owned:
+            duplicate.close()
 
 
 def _shut(sock: socket.socket) -> None:

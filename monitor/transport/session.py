@@ -27,14 +27,21 @@ def _watch(sock: socket.socket | None) -> None:
         deadline.watch(sock)
 
 
+def watch_new(sock: socket.socket) -> None:
+    """Put a socket just connected under the current deadline, TLS handshake included."""
+    deadline = current()
+    if deadline is not None:
+        deadline.watch_new(sock)
+
+
 class _Watched:
     """Mixin for urllib3 connections: register the socket at each step."""
 
     sock: socket.socket | None
 
     def _new_conn(self) -> socket.socket:
-        sock = super()._new_conn()  # type: ignore[misc]
-        _watch(sock)
+        sock: socket.socket = super()._new_conn()  # type: ignore[misc]
+        watch_new(sock)
         return sock
 
     def request(self, *args: Any, **kwargs: Any) -> None:
