@@ -33,6 +33,7 @@ from monitor.config.discovery import (
 from monitor.config.durations import parse_duration
 from monitor.config.load import load_config
 from monitor.events.grouping import describe_error, summarize
+from monitor.printable import printable, printable_data
 from monitor.records import ModelRecord
 from monitor.store.database import Database, DatabaseError, open_database
 
@@ -93,14 +94,7 @@ class App:
 
     def setup_logging(self) -> None:
         level = {-1: logging.WARNING, 0: logging.INFO}.get(self.verbosity, logging.DEBUG)
-        secrets: list[str] = []
-        if self._config is not None:
-            secrets = [t.secret.reveal() for t in self._config.tokens]
-            if self._config.monitor.listen_password is not None:
-                secrets.append(self._config.monitor.listen_password.reveal())
-            for channel in self._config.channels:
-                secrets += [v.reveal() for v in channel.options.values() if hasattr(v, "reveal")]
-        logs.setup(level, self.log_format, secrets)
+        logs.setup(level, self.log_format, logs.config_secrets(self._config))
 
     def db(self, config: Config | None = None) -> Database:
         if self._db is None:
@@ -304,7 +298,7 @@ def check(app: App, tokens: tuple[str, ...], dry_run: bool, exit_code: bool, fmt
         )
     else:
         for t in token_reports:
-            click.echo(_token_line(t))
+            click.echo(printable(_token_line(t)))
         if delivered is not None and (delivered.sent or delivered.retried or delivered.dead):
             click.echo(
                 f"deliveries: {delivered.sent} sent, {delivered.retried} retrying, "
@@ -434,10 +428,13 @@ def history(app: App, token: str | None, source: str | None, since: str, fmt: st
         click.echo(to_json(events))
         return
     lines = [
-        (rfc3339(b.started_at), f"[baseline] {b.source}/{b.token}: {b.model_count} models")
+        (
+            rfc3339(b.started_at),
+            printable(f"[baseline] {b.source}/{b.token}: {b.model_count} models"),
+        )
         for b in baselines
     ]
-    lines += [(e["occurred_at"], render("event.txt.j2", e)) for e in events]
+    lines += [(e["occurred_at"], render("event.txt.j2", printable_data(e))) for e in events]
     for _, text in sorted(lines, key=lambda item: item[0]):
         click.echo(text)
     if not lines:
@@ -484,7 +481,8 @@ def diff(app: App, token: str, from_id: int | None, to_id: int | None) -> None:
         data = change.to_json()
         data.pop("tokens", None)
         detail = {k: v for k, v in data.items() if k not in ("type", "model")}
-        click.echo(f"  {data['type']:<24} {change.model}  {detail if detail else ''}".rstrip())
+        line = f"  {data['type']:<24} {change.model}  {detail if detail else ''}".rstrip()
+        click.echo(printable(line))
 
 
 @cli.command()
@@ -539,9 +537,11 @@ def status(app: App, fmt: str) -> None:
         )
         for channel in disabled:
             click.echo(
-                f"WARNING: channel {channel.channel} disabled since "
-                f"{rfc3339(channel.disabled_at)}: {channel.reason} "
-                "(fix it, then `model-monitor deliveries --retry-dead`)"
+                printable(
+                    f"WARNING: channel {channel.channel} disabled since "
+                    f"{rfc3339(channel.disabled_at)}: {channel.reason} "
+                    "(fix it, then `model-monitor deliveries --retry-dead`)"
+                )
             )
 
 
@@ -751,7 +751,7 @@ def notify_test(app: App, channel_name: str | None) -> None:
         result = channel.send(Message(new_id("msg"), event.id, event.to_payload()))
         failed |= not result.ok
         outcome = "ok" if result.ok else f"FAILED: {result.error}"
-        click.echo(f"{name} ({channel.config.type}): {outcome}")
+        click.echo(printable(f"{name} ({channel.config.type}): {outcome}"))
         channel.close()
     if failed:
         sys.exit(EXIT_CHECK_FAILED)

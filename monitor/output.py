@@ -1,16 +1,28 @@
-"""Printing results for people (aligned tables) and programs (JSON, CSV)."""
+"""Printing results for people (aligned tables) and programs (JSON, CSV).
+
+Tables are for people: every cell goes through `printable`, so a model id holding an ESC,
+CR or newline shows as `\\x1b`, `\\r`, `\\n` instead of acting on the terminal or forging a
+row. JSON and CSV are data and keep exact values: JSON escapes control characters itself
+(`json_text` also spells DEL, C1 and bidi controls as `\\uNNNN`), and CSV quotes a cell
+holding a newline or CR. Only when CSV goes straight to a terminal are its cells shown
+through `printable`: someone is reading it there, and the terminal would obey an ESC.
+Nor are CSV cells defused (no quote put before a leading `=`, `+`, `-` or `@`): CSV is
+data, a changed value would mislead every program that reads it, and a spreadsheet
+should import the file as text, not as formulas.
+"""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
 import click
 
+from monitor.printable import json_text, printable
 from monitor.records import ModelRecord, number
 
 
@@ -25,7 +37,7 @@ def cell(value: Any) -> str:
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    text_rows = [[cell(v) for v in row] for row in rows]
+    text_rows = [[printable(cell(v)) for v in row] for row in rows]
     widths = [len(h) for h in headers]
     for row in text_rows:
         widths = [max(w, len(v)) for w, v in zip(widths, row, strict=True)]
@@ -35,12 +47,19 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return "\n".join(lines)
 
 
-def to_csv(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+def to_csv(
+    headers: Sequence[str], rows: Sequence[Sequence[Any]], show: Callable[[str], str] = str
+) -> str:
+    """Exact values, unless `show` (`printable`, for a terminal) says otherwise."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
+    # Rows ending in "\n" quote a field holding "\n" but not one holding a bare "\r",
+    # which readers take for a line end: such a row is written with every field quoted.
+    quoting = csv.writer(buffer, lineterminator="\n", quoting=csv.QUOTE_ALL)
     writer.writerow(headers)
     for row in rows:
-        writer.writerow(["" if v is None else cell(v) for v in row])
+        fields = ["" if v is None else show(cell(v)) for v in row]
+        (quoting if any("\r" in f for f in fields) else writer).writerow(fields)
     return buffer.getvalue()
 
 
@@ -92,7 +111,7 @@ def _default(value: Any) -> Any:
 
 
 def to_json(data: Any) -> str:
-    return json.dumps(data, indent=2, ensure_ascii=False, default=_default)
+    return json_text(json.dumps(data, indent=2, ensure_ascii=False, default=_default))
 
 
 def emit(fmt: str, headers: Sequence[str], rows: Sequence[Sequence[Any]], records: Any) -> None:
@@ -100,6 +119,8 @@ def emit(fmt: str, headers: Sequence[str], rows: Sequence[Sequence[Any]], record
     if fmt == "json":
         click.echo(to_json(records))
     elif fmt == "csv":
-        click.echo(to_csv(headers, rows), nl=False)
+        on_terminal = click.get_text_stream("stdout").isatty()
+        # color=True: click would otherwise cut what looks like ANSI codes out of the data.
+        click.echo(to_csv(headers, rows, printable if on_terminal else str), nl=False, color=True)
     else:
         click.echo(table(headers, rows) if rows else "(nothing)")

@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 from monitor.config.model import ChannelConfig, Option, Secret
 from monitor.delivery.base import Channel, Message, SendResult
 from monitor.delivery.templates import Templates
+from monitor.printable import printable_data
 
 
 class AppriseChannel(Channel):
@@ -55,8 +56,9 @@ class AppriseChannel(Channel):
 
     def render(self, payload: Mapping[str, Any]) -> tuple[str, str]:
         """Title and body."""
-        title = f"{self._prefix} {payload.get('summary', '')}".strip()[:250]
-        return title, self.templates.render("event.txt.j2", payload)
+        shown = printable_data(payload)  # plain text: control characters shown, not obeyed
+        title = f"{self._prefix} {shown.get('summary', '')}".strip()[:250]
+        return title, self.templates.render("event.txt.j2", shown)
 
     def send(self, message: Message) -> SendResult:
         title, body = self.render(message.payload)

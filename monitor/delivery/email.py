@@ -2,8 +2,10 @@
 
 Model ids, source names and error messages come from remote servers, so nothing from a
 payload reaches a header before `header_text` has stripped control characters and
-shortened it: a model id `a\\r\\nBcc: x@y` must not add a header or a recipient. The HTML
-part is rendered with autoescaping forced on, whatever the template's file name.
+shortened it: a model id `a\\r\\nBcc: x@y` must not add a header or a recipient. The text
+part is rendered from `printable_data(payload)`: there the CR and LF of that id show as the
+visible escapes `\\r` and `\\n` on one line, and an ESC as `\\x1b`. The HTML part is
+rendered with autoescaping forced on, whatever the template's file name.
 
 smtplib verifies no certificate unless handed an SSL context, so every TLS connection
 gets `ssl.create_default_context(cafile=ca_bundle)`. The Message-ID is derived from the
@@ -33,6 +35,7 @@ from jinja2 import TemplateError
 from monitor.config.model import ChannelConfig, Option, Secret
 from monitor.delivery.base import Channel, Message, SendResult
 from monitor.delivery.templates import Templates
+from monitor.printable import printable_data
 
 SECURITY_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
 SUBJECT_LIMIT = 200
@@ -126,7 +129,7 @@ class EmailChannel(Channel):
 
     def render(self, payload: Mapping[str, Any]) -> tuple[str, str]:
         """The text and HTML bodies of one event or digest."""
-        text = self.templates.render(TEXT_TEMPLATE, payload)
+        text = self.templates.render(TEXT_TEMPLATE, printable_data(payload))
         html = self.templates.render(HTML_TEMPLATE, payload)  # autoescaped: a .html.j2 name
         return text.strip("\n") + "\n", html.strip() + "\n"
 

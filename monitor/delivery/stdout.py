@@ -1,4 +1,8 @@
-"""The stdout channel: a readable block per event, for cron mail and terminals."""
+"""The stdout channel: a readable block per event, for cron mail and terminals.
+
+Upstream strings reach the template through `printable_data`: a model id holding an ESC
+or a newline prints as `\\x1b` or `\\n` instead of driving the terminal or forging a line.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from typing import Any, ClassVar, TextIO
 from monitor.config.model import ChannelConfig
 from monitor.delivery.base import Channel, Message, SendResult
 from monitor.delivery.templates import Templates
+from monitor.printable import printable_data
 
 _write_lock = threading.Lock()  # several channels may print at once
 
@@ -27,7 +32,7 @@ class StdoutChannel(Channel):
         self._stream = stream
 
     def render(self, payload: Mapping[str, Any]) -> str:
-        return self.templates.render("event.txt.j2", payload)
+        return self.templates.render("event.txt.j2", printable_data(payload))
 
     def send(self, message: Message) -> SendResult:
         text = self.render(message.payload)
