@@ -8,6 +8,7 @@ every failure here is retried on the usual schedule.
 from __future__ import annotations
 
 import importlib.util
+import threading
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -22,6 +23,7 @@ class AppriseChannel(Channel):
         "urls": Option("list[str]", help="Apprise URLs; they often hold credentials"),
         "url": Option("secret", help="one Apprise URL, from the environment or a file"),
         "title_prefix": Option("str", default="[model-monitor]"),
+        "timeout": Option("duration", default=30.0, help="for one notification to all URLs"),
     }
 
     def __init__(self, config: ChannelConfig, templates: Templates | None = None) -> None:
@@ -37,6 +39,7 @@ class AppriseChannel(Channel):
             self._apprise.add(url)
         self._count = len(urls)
         self._prefix = config.options.get("title_prefix") or "[model-monitor]"
+        self._timeout = float(config.options.get("timeout") or 30.0)
 
     @classmethod
     def check_options(cls, options: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -62,7 +65,22 @@ class AppriseChannel(Channel):
 
     def send(self, message: Message) -> SendResult:
         title, body = self.render(message.payload)
-        ok = bool(self._apprise.notify(body=body, title=title))
-        if ok:
+        done = threading.Event()
+        outcome: list[bool] = []
+
+        def notify() -> None:
+            try:
+                outcome.append(bool(self._apprise.notify(body=body, title=title)))
+            except Exception:  # a plugin's bug is a failed attempt, retried like any other
+                outcome.append(False)
+            finally:
+                done.set()
+
+        # Apprise's plugins own their sockets, so the deadline is kept from outside: the
+        # attempt is given up at `timeout`, and a late plugin finishes on its own thread.
+        threading.Thread(target=notify, name="apprise-notify", daemon=True).start()
+        if not done.wait(self._timeout):
+            return SendResult(ok=False, error=f"timed out after {self._timeout:g}s")
+        if outcome[0]:
             return SendResult.success()
         return SendResult(ok=False, error=f"apprise reported a failure (of {self._count} URL(s))")

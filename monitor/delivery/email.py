@@ -18,6 +18,7 @@ import base64
 import hashlib
 import re
 import smtplib
+import socket
 import ssl
 import unicodedata
 from collections.abc import Mapping, Sequence
@@ -36,6 +37,8 @@ from monitor.config.model import ChannelConfig, Option, Secret
 from monitor.delivery.base import Channel, Message, SendResult
 from monitor.delivery.templates import Templates
 from monitor.printable import printable_data
+from monitor.transport.deadline import within
+from monitor.transport.session import watch_new
 
 SECURITY_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
 SUBJECT_LIMIT = 200
@@ -66,7 +69,7 @@ class EmailChannel(Channel):
         "password": Option("secret", help="SMTP AUTH password"),
         "from": Option("str", required=True, help='sender, e.g. "model-monitor <a@example.com>"'),
         "to": Option("list[str]", required=True, help='recipients, e.g. ["ml@example.com"]'),
-        "timeout": Option("duration", default=30.0, help="per SMTP connection and command"),
+        "timeout": Option("duration", default=30.0, help="for the whole SMTP conversation"),
         "ca_bundle": Option("str", help="PEM file of CA certificates to trust (private CAs)"),
         "subject_prefix": Option("str", default="[model-monitor]", help="starts every subject"),
     }
@@ -167,7 +170,17 @@ class EmailChannel(Channel):
         return result if result.ok else _scrubbed(result, self._secrets())
 
     def _deliver(self, mail: EmailMessage) -> SendResult:
-        """Connect, secure, log in and send: one connection per message."""
+        """One conversation per message, bounded as a whole by `timeout`: a server that
+        drips its replies is cut off, and the delivery retried."""
+        with within(self._timeout) as deadline:
+            result = self._converse(mail)
+        if not result.ok and deadline.expired:
+            where = f"{self._host}:{self._port}"
+            return SendResult(ok=False, error=f"timed out after {self._timeout:g}s ({where})")
+        return result
+
+    def _converse(self, mail: EmailMessage) -> SendResult:
+        """Connect, secure, log in and send."""
         if self._security != "none":
             try:
                 self._tls_context()
@@ -198,10 +211,10 @@ class EmailChannel(Channel):
 
     def _connect(self) -> smtplib.SMTP:
         if self._security == "ssl":
-            return smtplib.SMTP_SSL(
+            return _WatchedSMTPSSL(
                 self._host, self._port, timeout=self._timeout, context=self._tls_context()
             )
-        smtp = smtplib.SMTP(self._host, self._port, timeout=self._timeout)
+        smtp = _WatchedSMTP(self._host, self._port, timeout=self._timeout)
         if self._security == "starttls":
             try:
                 smtp.starttls(context=self._tls_context())
@@ -455,3 +468,21 @@ def _quit(smtp: smtplib.SMTP) -> None:
         smtp.quit()
     except (smtplib.SMTPException, OSError):
         smtp.close()
+
+
+class _WatchedSMTP(smtplib.SMTP):
+    """smtplib's client with its socket under the conversation's deadline."""
+
+    def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
+        sock = super()._get_socket(host, port, timeout)
+        watch_new(sock)  # STARTTLS wraps it later; the watch still holds
+        return sock
+
+
+class _WatchedSMTPSSL(smtplib.SMTP_SSL):
+    """The implicit-TLS client, watched from before the handshake."""
+
+    def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
+        sock = socket.create_connection((host, port), timeout, self.source_address)
+        watch_new(sock)
+        return self.context.wrap_socket(sock, server_hostname=self._host)
