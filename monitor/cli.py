@@ -1,14 +1,31 @@
-"""The command line (SPEC section 3): a thin edge over the pipeline, store and delivery.
+"""The command line: a thin edge over the pipeline, store and delivery.
 
-Exit codes: 0 success; 1 changes found (only with `check --exit-code`); 2 the database
-could not be opened; 3 at least one check failed; 78 bad config or usage (EX_CONFIG,
-so systemd's RestartPreventExitStatus=78 stops a restart loop).
+Exit codes (also in `--help`):
+
+- 0 success.
+- 1 changes found, only with `check --exit-code` (like `git diff --exit-code`); no
+  error ever exits 1.
+- 2 the database could not be opened or read: missing (read commands never create
+  one), an old schema (`db upgrade`), a newer one, damaged, full, unreachable.
+- 3 at least one check (or `notify-test` delivery) failed.
+- 70 an internal error (EX_SOFTWARE): a bug. One line on stderr; `-v` adds the traceback.
+- 74 standard output is closed or cannot be written (EX_IOERR).
+- 78 bad config or command-line usage (EX_CONFIG, so systemd's
+  RestartPreventExitStatus=78 stops a restart loop).
+- 141 the reader of standard output went away (`| head`): quietly, with the status a
+  shell gives a command killed by SIGPIPE (128 + 13), as `cat` or `git log` would.
+
+Every error is one line naming what is wrong and how to fix it; no traceback reaches the
+user without `-v`.
 """
 
 from __future__ import annotations
 
+import errno
+import io
 import logging
 import os
+import re
 import sys
 import threading
 from collections.abc import Callable, Iterator
@@ -20,6 +37,7 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
 from monitor import __version__, logs
 from monitor.clock import rfc3339, utcnow
@@ -35,21 +53,36 @@ from monitor.config.load import load_config
 from monitor.events.grouping import describe_error, summarize
 from monitor.printable import printable, printable_data
 from monitor.records import ModelRecord
-from monitor.store.database import Database, DatabaseError, open_database
+from monitor.store.database import (
+    Database,
+    DatabaseError,
+    DatabaseUrlError,
+    explain,
+    open_database,
+    open_for_reading,
+    shown_url,
+    url_problem,
+)
 
 EXIT_OK = 0
 EXIT_CHANGES = 1
 EXIT_DATABASE = 2
 EXIT_CHECK_FAILED = 3
-EXIT_CONFIG = 78
+EXIT_INTERNAL = 70  # EX_SOFTWARE
+EXIT_OUTPUT = 74  # EX_IOERR
+EXIT_CONFIG = 78  # EX_CONFIG
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE
 
 EPILOG = """\b
 Exit codes:
   0   success
-  1   changes found (only with `check --exit-code`)
-  2   the database could not be opened
+  1   changes found (only with `check --exit-code`; never for an error)
+  2   the database could not be opened or read (read commands never create one)
   3   at least one check failed
+  70  internal error: a bug (run again with -v for the traceback)
+  74  standard output is closed or cannot be written
   78  bad config or command-line usage
+  141 standard output's reader went away (e.g. `| head`), as for SIGPIPE
 """
 
 log = logging.getLogger("monitor.cli")
@@ -66,6 +99,8 @@ class App:
     log_format: str
     _config: Config | None = None
     _db: Database | None = None
+    database_shown: str | None = None  # the database in use, password masked, for errors
+    database_path: str | None = None  # the file, for SQLite
 
     def config(self) -> Config:
         if self._config is None:
@@ -96,14 +131,39 @@ class App:
         level = {-1: logging.WARNING, 0: logging.INFO}.get(self.verbosity, logging.DEBUG)
         logs.setup(level, self.log_format, logs.config_secrets(self._config))
 
-    def db(self, config: Config | None = None) -> Database:
+    def database(self, config: Config | None) -> tuple[str, str]:
+        """The database URL to use, and where it came from (for messages)."""
+        if self.database_url:
+            return self.database_url, "--database"
+        if config is not None and config.monitor.database:
+            return config.monitor.database, f"{config.path}: [monitor]: database"
+        return default_database_url(os.environ), "the default database"
+
+    def checked_database(self, config: Config | None) -> str:
+        """The database URL, after making sure it can be used at all (exit 78 if not)."""
+        url, where = self.database(config)
+        problem = url_problem(url)
+        if problem is not None:
+            if where == "--database":
+                fail(f"--database: {problem}", EXIT_CONFIG)
+            raise ConfigError([f"{where}: {problem}"])
+        self.database_shown = shown_url(url)
+        parsed = make_url(url)
+        if parsed.get_backend_name() == "sqlite" and parsed.database:
+            self.database_path = str(Path(parsed.database).expanduser())
+        return url
+
+    def db(self, config: Config | None = None, *, create: bool = True) -> Database:
+        """The database for writing: created if missing (unless not `create`), migrated."""
         if self._db is None:
-            url = (
-                self.database_url
-                or (config.monitor.database if config else None)
-                or default_database_url(os.environ)
-            )
-            self._db = open_database(url)
+            self._db = open_database(self.checked_database(config), create=create)
+        return self._db
+
+    def read_db(self, config: Config | None = None) -> Database:
+        """The database for reading: it must exist at this version's schema; nothing is
+        created or migrated, and SQLite is opened read-only."""
+        if self._db is None:
+            self._db = open_for_reading(self.checked_database(config))
         return self._db
 
 
@@ -176,9 +236,9 @@ def config_check(app: App) -> None:
     config = app.config()
     m = config.monitor
     schedule = f"cron {m.cron!r}" if m.cron else f"every {m.interval:g}s"
+    url = app.checked_database(config)  # what `check` and `run` would fail on, fails here
     click.echo(f"config: {config.path}")
-    url = app.database_url or m.database or default_database_url(os.environ)
-    click.echo(f"database: {make_url(url).render_as_string(hide_password=True)}")
+    click.echo(f"database: {shown_url(url)}")
     click.echo(
         f"schedule: {schedule}, jitter {m.jitter:g}s, timeout {m.timeout:g}s, "
         f"concurrency {m.concurrency}"
@@ -220,12 +280,8 @@ def _detected_flavors(app: App, config: Config) -> dict[str, str]:
         return {}
     from monitor.store.queries import detected_flavors
 
-    url = make_url(app.database_url or config.monitor.database or default_database_url(os.environ))
-    if url.get_backend_name() == "sqlite" and not Path(url.database or "").exists():
-        return {}  # never create a database just to look
-
-    try:
-        with app.db(config).reader() as session:
+    try:  # read-only: never creates or migrates a database just to look
+        with app.read_db(config).reader() as session:
             return detected_flavors(session)
     except Exception:  # config check must work without a database
         return {}
@@ -390,7 +446,7 @@ def models(app: App, token: str | None, fmt: str) -> None:
     from monitor.store.queries import last_models, token_statuses
     from monitor.store.snapshots import SnapshotStore
 
-    db = app.db(app.optional_config())
+    db = app.read_db(app.optional_config())
     store = SnapshotStore()
     seen: list[tuple[str, ModelRecord]] = []
     with db.reader() as session:
@@ -418,7 +474,7 @@ def history(app: App, token: str | None, source: str | None, since: str, fmt: st
     from monitor.store.queries import baselines_since, events_since
 
     start = utcnow() - timedelta(seconds=_duration(since, "--since"))
-    db = app.db(app.optional_config())
+    db = app.read_db(app.optional_config())
     with db.reader() as session:
         events = events_since(session, start, token=token, source=source)
         baselines = [
@@ -454,7 +510,7 @@ def diff(app: App, token: str, from_id: int | None, to_id: int | None) -> None:
     from monitor.store.queries import snapshot_history
     from monitor.store.snapshots import SnapshotStore
 
-    db = app.db(app.optional_config())
+    db = app.read_db(app.optional_config())
     store = SnapshotStore()
     with db.reader() as session:
         seen = snapshot_history(session, token)
@@ -495,7 +551,7 @@ def status(app: App, fmt: str) -> None:
     from monitor.output import emit
     from monitor.store.queries import delivery_counts, disabled_channels, token_statuses
 
-    db = app.db(app.optional_config())
+    db = app.read_db(app.optional_config())
     with db.reader() as session:
         statuses = token_statuses(session)
         counts = delivery_counts(session)
@@ -579,7 +635,7 @@ def deliveries(
             f"requeued {count}; {report.sent} sent, {report.retried} retrying, {report.dead} dead"
         )
         return
-    db = app.db(app.optional_config())
+    db = app.read_db(app.optional_config())
     if show_id:
         with db.reader() as session:
             tries = queries.attempts(session, show_id)
@@ -666,7 +722,7 @@ def report(app: App, html_path: str, source: str | None, days: int) -> None:
     from monitor.web.report import build_report
 
     config = app.optional_config()
-    db = app.db(config)
+    db = app.read_db(config)
     now = utcnow()
     try:
         with db.reader() as session:
@@ -701,7 +757,8 @@ def db_group() -> None:
 @db_group.command("upgrade")
 @click.pass_obj
 def db_upgrade(app: App) -> None:
-    """Apply database migrations (also done automatically at start)."""
+    """Create the database or migrate it to this version (`check` and `run` do it too;
+    read commands never do)."""
     db = app.db(app.optional_config())
     click.echo(f"{db.display_url}: schema at {db.current_revision()}")
 
@@ -714,7 +771,7 @@ def db_prune(app: App, older_than: str) -> None:
     from monitor.store.queries import prune
 
     before = utcnow() - timedelta(seconds=_duration(older_than, "--older-than"))
-    db = app.db(app.optional_config())
+    db = app.db(app.optional_config(), create=False)
     with db.session() as session:
         report = prune(session, before)
     click.echo(
@@ -776,15 +833,133 @@ def _duration(text: str, option: str) -> float:
         raise click.BadParameter(str(exc), param_hint=option) from exc
 
 
-def main(argv: list[str] | None = None) -> None:
+class _StdoutClosed(OSError):
+    """Written to a standard output that was closed before we started (`>&-`)."""
+
+
+class _ClosedStdout(io.TextIOBase):
+    """Stands in for the missing sys.stdout: Python sets it to None when file descriptor 1
+    is closed, and click would then drop every line without a word."""
+
+    encoding = "utf-8"
+    errors = "strict"
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        raise _StdoutClosed(errno.EBADF, "standard output is closed")
+
+
+def _guard_closed_stdout() -> Any:
+    """When fd 1 is closed: park /dev/null on it (so no file opened later, a database
+    included, becomes fd 1) and make printing fail loudly. Returns what to restore."""
+    saved = sys.stdout
+    if saved is not None:
+        return saved
+    fd = os.open(os.devnull, os.O_WRONLY)
+    if fd != 1:
+        os.dup2(fd, 1)
+        os.close(fd)
+    sys.stdout = _ClosedStdout()
+    return saved
+
+
+def _silence_stdout() -> None:
+    """After a broken pipe: later flushes (at exit too) go to /dev/null, not to a
+    "BrokenPipeError ignored" message."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
     try:
-        cli.main(args=argv, prog_name="model-monitor", standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("aborted", err=True)
+        os.dup2(devnull, 1)
+    finally:
+        os.close(devnull)
+
+
+def _stdout_failed(exc: OSError) -> bool:
+    """Whether `exc` came from printing to standard output (`| head`, `> /dev/full`),
+    rather than from some other file or socket: every line goes out through click.echo."""
+    if isinstance(exc, _StdoutClosed):
+        return True
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code is click.utils.echo.__code__:
+            target = tb.tb_frame.f_locals.get("file")
+            try:
+                return target is not None and target.fileno() == 1
+            except (OSError, ValueError, AttributeError):
+                return False
+        tb = tb.tb_next
+    return False
+
+
+_URL_PASSWORD = re.compile(r"(\w[\w+.-]*://[^/\s:@]*:)[^@\s/]+@")
+
+
+def _sanitised(exc: BaseException, app: App | None) -> str:
+    """An exception's message fit for one line on a terminal: its first line, shortened,
+    configured secrets, URL passwords and anything that looks like a credential masked."""
+    from monitor.config.load import looks_secret
+
+    try:
+        lines = str(exc).strip().splitlines()
+    except Exception:  # a broken __str__ must not hide the error it describes
+        lines = []
+    text = lines[0] if lines else ""
+    secrets = logs.config_secrets(app._config) if app is not None else []
+    for secret in sorted((s for s in secrets if len(s) >= 4), key=len, reverse=True):
+        text = text.replace(secret, "***")
+    text = _URL_PASSWORD.sub(r"\1***@", text)
+    words = text.split(" ")
+    text = " ".join("***" if looks_secret(w.strip("'\"(),;:")) else w for w in words)
+    if len(text) > 200:
+        text = text[:197] + "..."
+    return printable(text)
+
+
+def _internal_error(exc: Exception, app: App | None, argv: list[str]) -> NoReturn:
+    """A bug: one line saying so; the traceback (through the logs' secret scrubbing) only
+    with -v."""
+    verbose = (
+        app.verbosity > 0
+        if app is not None
+        else any(re.fullmatch(r"-v+|--verbose", arg) for arg in argv)
+    )
+    summary = f"{type(exc).__name__}: {_sanitised(exc, app)}".rstrip(": ")
+    if verbose:
+        log.error("internal error", exc_info=exc)
+    more = "" if verbose else "; run again with -v for the traceback"
+    click.echo(f"internal error: {summary}; this is a bug in model-monitor{more}", err=True)
+    sys.exit(EXIT_INTERNAL)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else list(argv)
+    saved_stdout = _guard_closed_stdout()
+    apps: list[App] = []
+    try:
+        _run(args, apps)
+    finally:
+        if saved_stdout is None:
+            sys.stdout = saved_stdout
+
+
+def _run(args: list[str], apps: list[App]) -> NoReturn:
+    def remember(ctx: click.Context) -> None:
+        if isinstance(ctx.obj, App):
+            apps.append(ctx.obj)
+
+    # Not cli.main(): click's own handling turns a broken pipe into exit 1.
+    try:
+        with cli.make_context("model-monitor", list(args)) as ctx:
+            try:
+                cli.invoke(ctx)
+            finally:
+                remember(ctx)
+    except click.exceptions.Exit as exc:  # --help, --version
+        sys.exit(exc.exit_code)
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        click.echo("\naborted", err=True)
         sys.exit(130)
-    except click.UsageError as exc:
-        exc.show()
-        sys.exit(EXIT_CONFIG)
     except click.ClickException as exc:
         exc.show()
         sys.exit(EXIT_CONFIG)
@@ -793,6 +968,34 @@ def main(argv: list[str] | None = None) -> None:
         for problem in exc.problems:
             click.echo(f"  - {problem}", err=True)
         sys.exit(EXIT_CONFIG)
+    except DatabaseUrlError as exc:
+        fail(str(exc), EXIT_CONFIG)
     except DatabaseError as exc:
-        fail(str(exc), EXIT_DATABASE)
+        fail(_naming_database(str(exc), apps), EXIT_DATABASE)
+    except DBAPIError as exc:  # anywhere: full, damaged, locked, gone away
+        fail(_naming_database(explain(exc), apps), EXIT_DATABASE)
+    except OSError as exc:
+        if not _stdout_failed(exc):
+            _internal_error(exc, apps[0] if apps else None, args)
+        _silence_stdout()
+        if isinstance(exc, BrokenPipeError):  # the reader had enough, as `head` does
+            sys.exit(EXIT_BROKEN_PIPE)
+        reason = exc.strerror or str(exc)
+        fail(
+            f"cannot write to standard output: {reason}; redirect it to a file or to "
+            "/dev/null instead",
+            EXIT_OUTPUT,
+        )
+    except Exception as exc:
+        _internal_error(exc, apps[0] if apps else None, args)
     sys.exit(EXIT_OK)
+
+
+def _naming_database(message: str, apps: list[App]) -> str:
+    """`message`, prefixed with the database it is about unless it names it already."""
+    if not apps or apps[0].database_shown is None:
+        return message
+    names = (apps[0].database_shown, apps[0].database_path)
+    if any(name and name in message for name in names):
+        return message
+    return f"database {apps[0].database_shown}: {message}"

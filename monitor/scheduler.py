@@ -18,13 +18,12 @@ from datetime import UTC, datetime, timedelta
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import text
 
 from monitor.clock import rfc3339, utcnow
 from monitor.config import Config, ConfigError, MonitorSettings
-from monitor.config.durations import format_duration
+from monitor.config.durations import cron_trigger, format_duration
 from monitor.delivery.outbox import Dispatcher
 from monitor.listener import BasicAuth, CycleWatch, Listener
 from monitor.metrics import Metrics
@@ -33,46 +32,6 @@ from monitor.store.queries import prune, prune_poll_slots
 from monitor.systemd import Notifier
 
 log = logging.getLogger("monitor.daemon")
-
-_CRON_WEEKDAYS = ["sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-
-
-def cron_trigger(expression: str, jitter: float | None = None) -> CronTrigger:
-    """A crontab line with cron's meaning of weekday numbers (0 and 7 are Sunday).
-
-    APScheduler's `from_crontab` counts 0 as Monday; numbers in the weekday field
-    are translated to names so "1-5" still means Monday to Friday.
-    """
-    minute, hour, day, month, weekday = expression.split()
-    return CronTrigger(
-        minute=minute,
-        hour=hour,
-        day=day,
-        month=month,
-        day_of_week=",".join(_weekday_part(p) for p in weekday.split(",")),
-        timezone=UTC,
-        jitter=jitter,
-    )
-
-
-def _weekday_part(part: str) -> str:
-    """One comma-separated item of cron's weekday field, in APScheduler's names."""
-    body, slash, step = part.partition("/")
-    if "-" in body:
-        first, last = body.split("-", 1)
-        if first.isdigit() and last.isdigit():
-            a, b = int(first) % 7, int(last)
-            if a == 0:  # APScheduler weeks start on Monday: "0-2" is "sun,mon-tue"
-                body = "sun" if b in (0, 7) else "sun," + _range(1, b)
-                return body  # a step over a range through Sunday is not supported
-            body = _range(a, b)
-    elif body.isdigit():
-        body = _CRON_WEEKDAYS[int(body)]
-    return body + slash + step
-
-
-def _range(a: int, b: int) -> str:
-    return _CRON_WEEKDAYS[a] if a == b else f"{_CRON_WEEKDAYS[a]}-{_CRON_WEEKDAYS[b]}"
 
 
 class _ScheduledTime:

@@ -154,10 +154,14 @@ def test_read_only_commands_do_not_hide_a_broken_config(tmp_path: Path) -> None:
 
     empty = tmp_path / "nothing"
     empty.mkdir()
-    bare = run(
-        "status", env={"XDG_CONFIG_HOME": str(empty), "XDG_STATE_HOME": str(tmp_path / "s2")}
-    )
-    assert bare.returncode == 0  # no config at all: a bare database is fine
+    bare_env = {"XDG_CONFIG_HOME": str(empty), "XDG_STATE_HOME": str(tmp_path / "s2")}
+    missing = run("status", env=bare_env)
+    assert missing.returncode == 2  # the default database does not exist yet: not made
+    assert str(tmp_path / "s2" / "model-monitor" / "monitor.db") in missing.stderr
+    assert not (tmp_path / "s2").exists()
+    assert run("db", "upgrade", env=bare_env).returncode == 0
+    bare = run("status", env=bare_env)
+    assert bare.returncode == 0, bare.stderr  # no config at all: a bare database is fine
 
 
 def test_config_check_says_where_the_listener_is_and_who_may_read_it(tmp_path: Path) -> None:

@@ -356,6 +356,13 @@ def test_parse_duration_zero_and_negative() -> None:
             parse_duration(negative, allow_zero=True)
 
 
+def test_parse_duration_refuses_more_than_a_century() -> None:
+    assert parse_duration("36500d") == 36500 * 86400
+    for too_long in ("36501d", "99999999999d", 1e300):
+        with pytest.raises(ValueError, match="at most 36500d"):
+            parse_duration(too_long)
+
+
 def test_format_duration() -> None:
     assert format_duration(5400) == "1h30m"
     assert format_duration(90061) == "1d1h1m1s"
@@ -411,6 +418,8 @@ def test_validate_cron_accepts(expr: str) -> None:
         ("30-10 * * * *", "runs backwards"),
         ("x * * * *", "is not a number"),
         ("@hourly", "has 1 fields"),
+        ("0 0 31 2 *", "never fires"),
+        ("0 0 30 feb *", "never fires"),
     ],
 )
 def test_validate_cron_rejects(expr: str, message: str) -> None:
@@ -777,7 +786,7 @@ def test_secret_errors(tmp_path: Path) -> None:
         'token_env = "not a name"': "token_env: is not an environment variable name",
         "token_env = 5": "token_env: expected a string, got an integer",
         'token_file = "nope"': f"token_file: no such file: {tmp_path / 'nope'}",
-        'token_file = "."': "token_file: no such file",
+        'token_file = "."': f"token_file: {tmp_path} is a directory, not a file",
         'token = ""': "token: the secret is empty",
         'token = "a"\ntoken_env = "B"': "token: set only one of token, token_env",
         "": "token: missing; add token_env = ",

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from monitor.cli import main
+from monitor.store.database import open_database
 from monitor.web.render import META_CSP
 from tests.conftest import CANARY
 from tests.html_check import text_of, validate_html
@@ -138,6 +139,7 @@ def test_report_to_stdout_without_a_config_and_for_one_source(
 
 
 def test_report_usage_errors_exit_78(sqlite_url: str, isolated: Path, capsys) -> None:
+    open_database(sqlite_url).close()
     base = ("--database", sqlite_url, "report")
     code, _, err = run(capsys, *base, "--html", "-", "--source", "nope")
     assert code == 78 and "no source 'nope'" in err

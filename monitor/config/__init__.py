@@ -1,4 +1,4 @@
-"""Configuration: TOML in, frozen values out (SPEC section 4)."""
+"""Configuration: TOML in, frozen values out."""
 
 from monitor.config.discovery import (
     config_candidates,

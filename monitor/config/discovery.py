@@ -1,4 +1,4 @@
-"""Where the config file and the default database live (SPEC section 3).
+"""Where the config file and the default database live.
 
 The lookup follows systemd's and XDG's conventions so the same binary works as a
 DynamicUser service, from a user's crontab and from a terminal without flags. Nothing
@@ -103,7 +103,8 @@ def default_database_url(environ: Mapping[str, str] | None = None) -> str:
     """The SQLAlchemy URL used when neither --database nor [monitor].database is set.
 
     The path is absolute, so the URL has four slashes (`sqlite:////var/lib/...`). The
-    directory is not created here; the store creates it when it opens the database.
+    directory is not created here; commands that write (`check`, `run`, `db upgrade`)
+    create it, commands that only read never do.
     """
     return f"sqlite:///{default_database_path(environ)}"
 
@@ -119,12 +120,36 @@ def write_starter_config(path: Path) -> None:
     The file is created owner-only (0600) because operators may paste a token into it.
     """
     path = Path(path).expanduser()
-    path.parent.mkdir(parents=True, exist_ok=True)
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
+    except FileExistsError as exc:
+        if Path(exc.filename or path) == path:
+            raise ConfigError(
+                [
+                    f"{path}: already exists; refusing to overwrite it. "
+                    "Edit it, or choose another path"
+                ]
+            ) from None
         raise ConfigError(
-            [f"{path}: already exists; refusing to overwrite it. Edit it, or choose another path"]
+            [
+                f"{path}: cannot create it: {exc.filename} is a file, not a directory; "
+                "choose another path"
+            ]
         ) from None
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        out.write(starter_config())
+    except OSError as exc:
+        raise ConfigError(
+            [f"{path}: cannot create it: {_reason(exc)}; choose another path"]
+        ) from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(starter_config())
+    except OSError as exc:
+        path.unlink(missing_ok=True)  # never leave half a starter behind
+        raise ConfigError([f"{path}: cannot write it: {_reason(exc)}"]) from None
+
+
+def _reason(exc: OSError) -> str:
+    """ "No such file or directory (/proc/x)": the OS's words and the path they are about."""
+    reason = exc.strerror or type(exc).__name__
+    return f"{reason} ({exc.filename})" if exc.filename else reason

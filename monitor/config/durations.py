@@ -9,18 +9,28 @@ from __future__ import annotations
 
 import math
 import re
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from apscheduler.triggers.cron import CronTrigger
 
 _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 # One "<number><unit>" part; "ms" is listed before "m" so it wins.
 _DURATION_PART = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)", re.IGNORECASE)
 _DURATION_HELP = 'a duration like "30s", "10m", "2h", "1d" or "1h30m" (or a number of seconds)'
+# The longest duration accepted anywhere: a century is beyond any sensible interval, lease
+# or retention, and "now - it" and the timers built from it stay in range (datetime ends
+# at year 9999, threading's waits at about 292 years).
+MAX_DURATION_DAYS = 36500
+MAX_DURATION = MAX_DURATION_DAYS * 86400.0
 
 
 def parse_duration(value: object, *, allow_zero: bool = False) -> float:
     """Turn `30s`, `10m`, `2h`, `1d`, `1h30m`, `500ms` or a bare number of seconds into seconds.
 
     Zero is refused unless `allow_zero`: a zero interval or timeout is always a mistake,
-    a zero jitter or delay is a legitimate "off".
+    a zero jitter or delay is a legitimate "off". Anything over a century is refused too.
     """
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise ValueError(f"expected {_DURATION_HELP}")
@@ -31,6 +41,8 @@ def parse_duration(value: object, *, allow_zero: bool = False) -> float:
         raise ValueError("must not be negative")
     if seconds == 0 and not allow_zero:
         raise ValueError("must be greater than zero")
+    if seconds > MAX_DURATION:
+        raise ValueError(f"must be at most {MAX_DURATION_DAYS}d (100 years)")
     return seconds
 
 
@@ -111,7 +123,8 @@ def validate_cron(expr: object) -> str:
     """Check a classic 5-field crontab line and return it normalized (single spaces).
 
     Validation is done here, not by the scheduler, so a typo is a config error at load
-    time (exit 78) instead of a crash when the daemon starts.
+    time (exit 78) instead of a crash when the daemon starts; so is a line that is
+    well-formed but never fires (`0 0 31 2 *`), which would leave the daemon idle.
     """
     if not isinstance(expr, str):
         raise ValueError('expected a crontab string like "*/10 * * * *"')
@@ -123,7 +136,57 @@ def validate_cron(expr: object) -> str:
         )
     for text, spec in zip(fields, _CRON_FIELDS, strict=True):
         _validate_cron_field(text, *spec)
-    return " ".join(fields)
+    normalized = " ".join(fields)
+    if cron_trigger(normalized).get_next_fire_time(None, datetime.now(UTC)) is None:
+        raise ValueError(
+            f'"{expr}" never fires: no date matches all its fields (a day the month never '
+            "has, such as February 30; a day of month and a day of week must both match); "
+            "fix the day or the month"
+        )
+    return normalized
+
+
+_CRON_WEEKDAYS = ["sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+
+def cron_trigger(expression: str, jitter: float | None = None) -> CronTrigger:
+    """A crontab line with cron's meaning of weekday numbers (0 and 7 are Sunday).
+
+    APScheduler's `from_crontab` counts 0 as Monday; numbers in the weekday field
+    are translated to names so "1-5" still means Monday to Friday.
+    """
+    from apscheduler.triggers.cron import CronTrigger  # lazy: only configs with a cron line
+
+    minute, hour, day, month, weekday = expression.split()
+    return CronTrigger(
+        minute=minute,
+        hour=hour,
+        day=day,
+        month=month,
+        day_of_week=",".join(_weekday_part(p) for p in weekday.split(",")),
+        timezone=UTC,
+        jitter=jitter,
+    )
+
+
+def _weekday_part(part: str) -> str:
+    """One comma-separated item of cron's weekday field, in APScheduler's names."""
+    body, slash, step = part.partition("/")
+    if "-" in body:
+        first, last = body.split("-", 1)
+        if first.isdigit() and last.isdigit():
+            a, b = int(first) % 7, int(last)
+            if a == 0:  # APScheduler weeks start on Monday: "0-2" is "sun,mon-tue"
+                body = "sun" if b in (0, 7) else "sun," + _range(1, b)
+                return body  # a step over a range through Sunday is not supported
+            body = _range(a, b)
+    elif body.isdigit():
+        body = _CRON_WEEKDAYS[int(body)]
+    return body + slash + step
+
+
+def _range(a: int, b: int) -> str:
+    return _CRON_WEEKDAYS[a] if a == b else f"{_CRON_WEEKDAYS[a]}-{_CRON_WEEKDAYS[b]}"
 
 
 def _validate_cron_field(

@@ -1,4 +1,4 @@
-"""TOML in, frozen Config out (SPEC section 4).
+"""TOML in, frozen Config out.
 
 The loader never stops at the first problem: it walks the whole file, collects every
 problem as one line naming the file, the table and the key, and raises one ConfigError.
@@ -147,7 +147,7 @@ def _syntax_error(path: Path, exc: tomllib.TOMLDecodeError) -> str:
     )
 
 
-def _looks_secret(value: str) -> bool:
+def looks_secret(value: str) -> bool:
     """A guess whether a string is a credential; used only to decide what not to echo."""
     if value.startswith(_SECRET_PREFIXES):
         return True
@@ -159,7 +159,7 @@ def _looks_secret(value: str) -> bool:
 def _show(value: Any) -> str:
     """Echo a user value in a message: quoted, shortened, and never if it looks secret."""
     if isinstance(value, str):
-        if _looks_secret(value):
+        if looks_secret(value):
             return "(a value that looks like a secret, not shown)"
         text = value if len(value) <= 80 else value[:77] + "..."
         return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
@@ -487,6 +487,13 @@ def _is_file(path: Path) -> bool:
         return False
 
 
+def _is_dir(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except OSError:
+        return False
+
+
 def _percent(raw: Any) -> float | None:
     """ "1%" -> 0.01; 0.01 -> 0.01; anything else (or negative) -> None."""
     if isinstance(raw, bool):
@@ -788,7 +795,7 @@ class _Table:
         forms = [f for f in _secret_forms(key) if self.has(f)]
         for form in forms:  # collect early: whatever goes wrong, these get scrubbed
             raw = self._get(form)
-            if isinstance(raw, str) and (form == key or _looks_secret(raw)):
+            if isinstance(raw, str) and (form == key or looks_secret(raw)):
                 self.loader.seen_secrets.add(raw)
         if len(forms) > 1:
             self.problem(key, f"set only one of {', '.join(forms)}")
@@ -828,7 +835,7 @@ class _Table:
         return Secret(value)
 
     def _secret_from_env(self, form: str, name: str) -> str | None:
-        if not ENV_NAME_PATTERN.fullmatch(name) or _looks_secret(name):
+        if not ENV_NAME_PATTERN.fullmatch(name) or looks_secret(name):
             self.problem(
                 form,
                 "is not an environment variable name (not shown, in case it is the secret "
@@ -849,10 +856,18 @@ class _Table:
         return value
 
     def _secret_from_file(self, form: str, raw: str) -> str | None:
-        shown = "(a path that looks like a secret, not shown)" if _looks_secret(raw) else raw
+        shown = "(a path that looks like a secret, not shown)" if looks_secret(raw) else raw
         candidates = self._secret_paths(raw)
         path = next((p for p in candidates if _is_file(p)), None)
         if path is None:
+            directory = next((p for p in candidates if _is_dir(p)), None)
+            if directory is not None and shown == raw:
+                self.problem(
+                    form,
+                    f"{directory} is a directory, not a file; point {form} at the file "
+                    "holding the secret",
+                )
+                return None
             looked = " or ".join(str(p) for p in candidates) if shown == raw else shown
             self.problem(form, f"no such file: {looked}; fix the path or create the file")
             return None
@@ -913,7 +928,7 @@ class _Table:
 
 def _reason(value: Any, exc: ValueError) -> str:
     """A parser's complaint, unless it would echo something that looks like a secret."""
-    if isinstance(value, str) and _looks_secret(value):
+    if isinstance(value, str) and looks_secret(value):
         return "invalid value (not shown: it looks like a secret)"
     return str(exc)
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-# Standard Webhooks' example schedule (REFERENCE.md), minus the immediate first try.
+# Standard Webhooks' example retry schedule, minus the immediate first try.
 DEFAULT_RETRY_SCHEDULE: tuple[float, ...] = (
     5,
     300,
@@ -41,7 +41,7 @@ class Secret:
         return self._value
 
     def fingerprint(self) -> str:
-        """A short, stable, non-reversible name for the value (SPEC section 2)."""
+        """A short, stable, non-reversible name for the value."""
         return hashlib.sha256(self._value.encode()).hexdigest()[:12]
 
     def __repr__(self) -> str:

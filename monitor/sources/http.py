@@ -422,7 +422,9 @@ class _Walk:
             return _Failure(ErrorKind.NETWORK, f"{host} closed the connection without answering")
         if has(ConnectionResetError):
             return _Failure(ErrorKind.NETWORK, f"connection reset by {host}")
-        if has(requests.exceptions.InvalidHeader, UnicodeEncodeError):
+        # requests 2.32 says InvalidHeader; older ones let http.client's ValueError through.
+        header_refused = any(isinstance(c, ValueError) and "header" in str(c) for c in causes)
+        if header_refused or has(requests.exceptions.InvalidHeader, UnicodeEncodeError):
             # The exception text would quote the header, token included: say why instead.
             return _Failure(
                 ErrorKind.CLIENT_ERROR,

@@ -14,9 +14,14 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from monitor.records import ModelRecord, Models, canonical_json, digest, models_from_canonical
+from monitor.store.database import DatabaseError
 from monitor.store.schema import Snapshot
 
 _SESSION_IDS = "monitor.snapshot_ids"  # digest -> id, within one session
+
+
+class CorruptSnapshotError(DatabaseError):
+    """A stored models list that no longer decodes: the database was damaged."""
 
 
 @dataclass(slots=True)
@@ -116,7 +121,13 @@ class SnapshotStore:
         body = session.scalar(select(Snapshot.body).where(Snapshot.id == snapshot_id))
         if body is None:
             raise LookupError(f"snapshot {snapshot_id} does not exist")
-        models = models_from_canonical(zlib.decompress(body))
+        try:
+            models = models_from_canonical(zlib.decompress(body))
+        except (zlib.error, ValueError, KeyError, TypeError) as exc:
+            raise CorruptSnapshotError(
+                f"snapshot {snapshot_id} is damaged ({type(exc).__name__}: {exc}); restore the "
+                "database from a backup"
+            ) from exc
         with self._lock:
             self._cache[snapshot_id] = models
             while len(self._cache) > self._cache_size:
