@@ -44,7 +44,7 @@ from monitor.records import (
     ModelRecord,
     SourceRef,
 )
-from monitor.sources.http import fetch_models
+from monitor.sources.http import fetch_models, secret_forms
 from monitor.sources.usage import explain_auth_failure
 from monitor.store.database import Database
 from monitor.store.schema import Check, PollSlot, Snapshot, SourceState, TokenState
@@ -110,6 +110,11 @@ class Checker:
         self.on_fetched: Callable[[], None] | None = None
         # Set when the process stops: no new polls, and a cycle under way records nothing.
         self.cancelled = threading.Event()
+        # Every configured token as a gateway might echo it as a model id (each walk
+        # already masks its own token anywhere in its answer).
+        self._secret_ids = frozenset(
+            form for t in config.tokens for form in secret_forms(t.secret.reveal())
+        )
 
     # -- fetching (no transaction open) ------------------------------------------------
 
@@ -170,7 +175,8 @@ class Checker:
                 result = self._fetch_one(source, token, before.confirmed)
                 result = self._explained(source, token, result, before)
                 if isinstance(result, FetchOk):
-                    result = replace(result, models=self.snapshots.shared(result.models))
+                    models = _without_echoes(result.models, self._secret_ids)
+                    result = replace(result, models=self.snapshots.shared(models))
             except Exception as exc:  # one token's answer fails that token, nothing else
                 result = _unprocessable(source, token, exc, "reading", time.monotonic() - started)
             if self.on_fetched is not None:
@@ -494,6 +500,20 @@ class Checker:
             ),
             confirmed_count=len(view.confirmed),
         )
+
+
+def _without_echoes(
+    models: Mapping[str, ModelRecord], secrets: frozenset[str]
+) -> Mapping[str, ModelRecord]:
+    """The list with any model id that is a configured token's value renamed `***`."""
+    if secrets.isdisjoint(models):
+        return models  # the common case: one set intersection in C
+    return {
+        ("***" if key in secrets else key): (
+            replace(record, id="***") if record.id in secrets else record
+        )
+        for key, record in models.items()
+    }
 
 
 class _TokenFault(Exception):

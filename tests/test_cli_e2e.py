@@ -6,13 +6,17 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import zlib
 from pathlib import Path
 
 import pytest
 from jsonschema import Draft202012Validator
+from sqlalchemy import select
 
 from monitor.events import load_event_schema
 from monitor.sim import Fault, GatewaySimulator, WebhookReceiver, make_model
+from monitor.store.database import open_database
+from monitor.store.schema import Snapshot
 from tests.conftest import CANARY, database_contents
 
 pytestmark = pytest.mark.slow
@@ -205,3 +209,26 @@ def test_usage_error_exits_78() -> None:
         timeout=60,
     )
     assert done.returncode == 78
+
+
+def test_a_token_echoed_as_a_model_id_is_never_stored_or_sent(world) -> None:
+    gateway, receiver, cli = world
+    cli("check")  # baseline
+    # A gateway that puts bearer values into its lists: every token sees the canary as a
+    # model id, and the canary's own list also holds it inside an id, without its sk-.
+    gateway.set_group("default", [*MODELS, make_model(CANARY)])
+    gateway.set_group("a", [*MODELS, make_model(CANARY), make_model(f"x-{CANARY[3:]}")])
+    gateway.add_token(CANARY, group="a")
+    cli("check")
+    shown = cli("models", "--format", "json").stdout
+    assert "***" in shown
+    changes = [(c["model"], c["tokens"]) for p in payloads(receiver) for c in p["changes"]]
+    assert sorted(changes) == [("***", ["team-a", "team-b"]), ("x-***", ["team-a"])]
+    sent = b"".join(r.body for r in receiver.received)
+    db = open_database(cli.database)
+    with db.reader() as session:
+        stored = b"".join(zlib.decompress(b) for b in session.scalars(select(Snapshot.body)))
+    db.close()
+    for place in (shown.encode(), sent, stored, database_contents(cli.database)):
+        assert CANARY.encode() not in place and CANARY[3:].encode() not in place
+    assert all(CANARY not in text for text in cli.output)
