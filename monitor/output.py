@@ -111,7 +111,9 @@ def _default(value: Any) -> Any:
 
 
 def to_json(data: Any) -> str:
-    return json_text(json.dumps(data, indent=2, ensure_ascii=False, default=_default))
+    return json_text(
+        json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False, default=_default)
+    )
 
 
 def emit(fmt: str, headers: Sequence[str], rows: Sequence[Sequence[Any]], records: Any) -> None:

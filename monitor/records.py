@@ -160,7 +160,10 @@ def _encode(value: Any) -> str:
 
 
 # json.dumps with these options builds a new encoder on every call; one is enough.
-_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+# allow_nan=False: a non-finite number that got this far is refused, never stored.
+_ENCODER = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+)
 
 
 # id(record) -> (record, its canonical encoding). Bounded: cleared when it grows past the
@@ -174,7 +177,10 @@ def digest(canonical: bytes) -> str:
 
 
 def models_from_canonical(data: bytes) -> dict[str, ModelRecord]:
-    return {row["id"]: ModelRecord.from_json(row) for row in json.loads(data)}
+    # Snapshots stored by older versions may hold NaN or Infinity literals: read as
+    # their names, as lists are read now, so no output ever carries them.
+    rows = json.loads(data, parse_constant=str)
+    return {row["id"]: ModelRecord.from_json(row) for row in rows}
 
 
 class ErrorKind(StrEnum):

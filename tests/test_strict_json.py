@@ -1,0 +1,72 @@
+"""Every JSON the monitor writes is strict RFC 8259: no NaN, no Infinity, whatever came in."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from monitor.records import Change, ChangeType, percent_change
+from tests.misbehaving import answer, misbehaving
+
+
+def strict(text: str) -> object:
+    def refuse(constant: str) -> object:
+        raise ValueError(f"non-standard JSON constant {constant}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [(1e-300, 1e300), ("1", "1e999999999"), ("1e-999999999", "1")],
+)
+def test_a_percent_no_float_can_hold_is_left_out(before: object, after: object) -> None:
+    assert percent_change(before, after) is None
+    change = Change(ChangeType.FIELD_CHANGED, "m", field="f", before=before, after=after)
+    out = change.to_json()
+    assert "percent" not in out
+    strict(json.dumps(out))
+
+
+def test_non_finite_numbers_from_upstream_are_shown_by_name(tmp_path: Path) -> None:
+    body = b'{"success":true,"data":[{"id":"m","owned_by":NaN},{"id":"n","owned_by":-1e999}]}'
+    with misbehaving({"/v1/models": answer(200, body)}) as server:
+        config = tmp_path / "config.toml"
+        config.write_text(
+            f"""
+[monitor]
+database = "sqlite:///{tmp_path / "monitor.db"}"
+
+[[sources]]
+name = "gw"
+base_url = "{server.url}/v1"
+flavor = "one-api"
+
+[[tokens]]
+name = "t"
+source = "gw"
+token_env = "STRICT_TOKEN"
+"""
+        )
+
+        def cli(*args: str) -> str:
+            done = subprocess.run(
+                [sys.executable, "-m", "monitor", "--config", str(config), *args],
+                env={**os.environ, "STRICT_TOKEN": "sk-strict-0123456789"},
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            assert done.returncode == 0, done.stderr
+            return done.stdout
+
+        strict(cli("check", "--format", "json"))
+    models = strict(cli("models", "--format", "json"))
+    assert isinstance(models, list)
+    owned = {m["model"] if "model" in m else m["id"]: m for m in models}
+    assert "NaN" in json.dumps(owned["m"]) and "-Infinity" in json.dumps(owned["n"])
