@@ -291,14 +291,16 @@ def _detected_flavors(app: App, config: Config) -> dict[str, str]:
 
 
 @contextmanager
-def _runtime(app: App, *, dispatch: bool = True) -> Iterator[tuple[Any, Any]]:
+def _runtime(app: App, *, dispatch: bool = True, create: bool = True) -> Iterator[tuple[Any, Any]]:
+    """Checker and dispatcher over the database, created if missing (unless not `create`)
+    and migrated."""
     from monitor.delivery.outbox import Dispatcher
     from monitor.delivery.registry import build_channels
     from monitor.heap import freeze_startup_objects
     from monitor.pipeline import Checker
 
     config = app.config()
-    db = app.db(config)
+    db = app.db(config, create=create)
     channels = build_channels(config) if dispatch else {}
     try:
         checker, dispatcher = Checker(config, db), Dispatcher(config, db, channels)
@@ -626,7 +628,7 @@ def deliveries(
     from monitor.store import queries
 
     if retry_id or retry_dead:
-        with _runtime(app) as (_, dispatcher):
+        with _runtime(app, create=False) as (_, dispatcher):  # replays need an outbox
             count = outbox.retry(dispatcher.db, delivery_id=retry_id, dead=retry_dead)
             if retry_id and not count:
                 fail(f"no delivery {retry_id!r}", EXIT_CONFIG)

@@ -244,6 +244,15 @@ def prune_on_a_mistyped_path(tmp: Path, db: Path) -> Run:
     return _mistyped(tmp, ["db", "prune", "--older-than", "90d"])
 
 
+@case(2, "no database at", "typo/dir/monitor.db")
+def retry_dead_on_a_mistyped_path(tmp: Path, db: Path) -> Run:
+    config = tmp / "config.toml"
+    config.write_text(SOURCE)
+    run = _mistyped(tmp, ["deliveries", "--retry-dead"])
+    run.args = ["--config", str(config), *run.args]
+    return run
+
+
 @case(2, "older schema", "revision 0004", "run `model-monitor db upgrade`")
 def status_on_an_old_schema(tmp: Path, db: Path) -> Run:
     path = tmp / "old.db"
