@@ -30,6 +30,7 @@ from monitor.metrics import Metrics
 from monitor.pipeline import Checker
 from monitor.store.queries import prune, prune_poll_slots
 from monitor.systemd import Notifier
+from monitor.transport.deadline import abort_all
 
 log = logging.getLogger("monitor.daemon")
 
@@ -152,8 +153,9 @@ class Daemon:
         slot = poll_slot(self.config.monitor, scheduled or utcnow())
         try:
             report = self.checker.check_source(self.config.source(name), slot=slot)
-        except Exception:
+        except Exception as exc:
             log.exception("check cycle of source %s failed; will try again next time", name)
+            self.cycles.failed(name, type(exc).__name__)
             if self.metrics is not None:
                 self.metrics.record_cycle_failure(name)
             return
@@ -221,12 +223,22 @@ class Daemon:
                     last_ping = time.monotonic()
         finally:
             self.notifier.stopping()
-            self.scheduler.shutdown(wait=True)
-            if listener is not None:
-                listener.stop()
-            self._wake_all()
-            for thread in deliverers:
-                thread.join(timeout=30)
+            # No peer holds the shutdown: checks and deliveries under way are cut off
+            # (and those about to start are too, until everything has stopped).
+            self.checker.cancelled.set()
+            stopped = threading.Event()
+            threading.Thread(
+                target=_abort_until, args=(stopped,), name="abort-exchanges", daemon=True
+            ).start()
+            try:
+                self.scheduler.shutdown(wait=True)
+                if listener is not None:
+                    listener.stop()
+                self._wake_all()
+                for thread in deliverers:
+                    thread.join(timeout=STOP_PATIENCE)
+            finally:
+                stopped.set()
             log.info("daemon stopped")
 
     def _start_listener(self) -> Listener | None:
@@ -292,3 +304,14 @@ class Daemon:
     def _wake_all(self) -> None:
         for wake in self._wakes.values():
             wake.set()
+
+
+# Seconds a delivery loop may take to finish its attempt after SIGTERM; an attempt it
+# has not finished is retried after the restart (at-least-once, same delivery id).
+STOP_PATIENCE = 3.0
+
+
+def _abort_until(stopped: threading.Event) -> None:
+    abort_all()
+    while not stopped.wait(0.2):
+        abort_all()
