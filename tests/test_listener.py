@@ -371,3 +371,19 @@ token_env = "LISTEN_TOKEN"
     # ...and its cycle was abandoned, not recorded as a failure: no check cut in half.
     assert checks == requests_seen - 1
     assert all(r.path.endswith("/models") for r in gateway.requests)
+
+
+def test_a_cycle_that_raised_is_reported_until_one_completes(gateway) -> None:
+    config = sim_config(gateway.base_url, {"t": CANARY}, interval=600.0)
+    clock = FakeClock(T0)
+    watch = CycleWatch(config, clock=clock)
+    watch.completed("gw")
+    clock.advance(60)
+    watch.failed("gw", "OperationalError")
+    health = watch.report()
+    assert not health.ok
+    assert health.body["reasons"] == ["source gw: its last check cycle failed (OperationalError)"]
+    assert health.body["sources"]["gw"]["failed_cycle"]["error"] == "OperationalError"
+    clock.advance(60)
+    watch.completed("gw")
+    assert watch.report().ok

@@ -288,3 +288,29 @@ def test_tokens_in_and_out_of_a_streak_get_their_own_outcome(gateway, db) -> Non
     (report,) = checker.check()
     expected = [("removed", "model-0")]
     assert [changes_of(report, t) for t in "abc"] == [expected, expected, []]
+
+
+def test_a_token_whose_answer_cannot_be_recorded_fails_alone(setup, db) -> None:
+    """Defence in depth behind the fetch path: if recording one token's answer raises, the
+    transaction is redone with that token failed, and the others are recorded as usual."""
+    from monitor.sources.http import fetch_models
+
+    def fetch(source, token, settings):
+        result = fetch_models(source, token, settings)
+        if token.name == "a" and isinstance(result, FetchOk):
+            # A value no strict JSON can hold, past every check of the fetch path.
+            odd = ModelRecord("odd", frozenset({"openai"}), (("owned_by", float("nan")),))
+            return FetchOk({**result.models, "odd": odd}, flavor="new-api")
+        return result
+
+    config = sim_config(setup.base_url, {"a": A, "b": B})
+    (report,) = Checker(config, db, fetch=fetch).check()
+    outcomes = {t.token: t for t in report.tokens}
+    assert outcomes["b"].outcome == "ok" and outcomes["b"].baseline
+    assert outcomes["a"].outcome == "invalid_response"
+    assert "ValueError while recording it" in outcomes["a"].error.message
+    with db.reader() as session:
+        rows = dict(session.execute(select(Check.token, Check.outcome)).all())
+        states = {s.token: s.last_outcome for s in session.scalars(select(TokenState))}
+    assert rows == {"a": "invalid_response", "b": "ok"}
+    assert states == {"a": "invalid_response", "b": "ok"}
