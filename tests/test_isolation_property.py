@@ -28,6 +28,7 @@ from monitor.records import ErrorKind
 from monitor.sim.config import sim_config
 from monitor.store.database import open_database
 from monitor.store.schema import Check, EventRow, TokenState
+from tests.json_check import strict
 
 A, B = "sk-prop-token-a-0000000000000", "sk-prop-token-b-1111111111111"
 VALID = json.dumps(
@@ -124,13 +125,6 @@ def bodies(draw: st.DrawFn) -> bytes:
     return text.encode()
 
 
-def _strict(text: str) -> object:
-    def refuse(constant: str) -> object:
-        raise ValueError(f"non-standard JSON constant {constant}")
-
-    return json.loads(text, parse_constant=refuse)
-
-
 @settings(
     max_examples=120,
     deadline=None,
@@ -165,7 +159,7 @@ def test_any_answer_fails_only_its_own_token(
         assert sorted(t for t, _, _ in checks) == ["a", "a", "b", "b"]  # both cycles committed
         assert states["b"].last_outcome == "ok"
         for payload in payloads:
-            _strict(payload)
+            strict(payload)
         for text in [*payloads, *stored_messages]:
             assert A not in text and A[3:] not in text
     finally:

@@ -11,14 +11,8 @@ from pathlib import Path
 import pytest
 
 from monitor.records import Change, ChangeType, percent_change
+from tests.json_check import strict
 from tests.misbehaving import answer, misbehaving
-
-
-def strict(text: str) -> object:
-    def refuse(constant: str) -> object:
-        raise ValueError(f"non-standard JSON constant {constant}")
-
-    return json.loads(text, parse_constant=refuse)
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import re
 import threading
 import time
 from collections import OrderedDict
@@ -31,6 +30,7 @@ from monitor.config.model import ChannelConfig, Option, Secret
 from monitor.delivery.base import Channel, Message, SendResult
 from monitor.delivery.http import USER_AGENT, Reply, classify, delivery_session, post
 from monitor.delivery.templates import Templates, default_templates, mrkdwn
+from monitor.printable import printable_data
 
 TEMPLATE = "slack.json.j2"
 
@@ -73,38 +73,10 @@ def render_messages(
     """
     templates = templates or default_templates()
     try:
-        raw = templates.render(TEMPLATE, visible(payload))
+        raw = templates.render(TEMPLATE, printable_data(payload))
     except (TemplateError, TypeError, ValueError) as exc:  # a user template's bug
         raise SlackRenderError(f"template {TEMPLATE}: {exc}") from exc
     return fit(parse_message(raw))
-
-
-def visible(value: Any) -> Any:
-    """A copy of a payload whose strings show control characters instead of obeying them.
-
-    Model ids come from remote servers: a CR/LF would forge extra lines (and throw off
-    the "N more" count), a bidi override would disguise an id.
-    """
-    if isinstance(value, str):
-        return _INVISIBLE.sub(_show_char, value)
-    if isinstance(value, Mapping):
-        return {visible(k): visible(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [visible(v) for v in value]
-    return value
-
-
-# C0/C1 controls, line and paragraph separators, bidi marks, embeddings and isolates.
-_INVISIBLE = re.compile(
-    "[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
-)
-_NAMED = {"\r": "\\r", "\n": "\\n", "\t": "\\t"}
-
-
-def _show_char(match: re.Match[str]) -> str:
-    char = match.group()
-    code = ord(char)
-    return _NAMED.get(char) or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
 
 
 def parse_message(raw: str) -> SlackMessage:
