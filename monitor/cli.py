@@ -828,6 +828,54 @@ def demo(app: App, fast: bool) -> None:
     run_demo(pause=0.0 if fast else 0.6)
 
 
+@cli.command()
+@click.option(
+    "--state",
+    "state_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default="sim.toml",
+    show_default=True,
+    help="The simulator's state (models, tokens, faults); written if missing, re-read on save.",
+)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(0, 65535), default=8300, show_default=True)
+@click.option(
+    "--tokens",
+    type=click.IntRange(1, 1000),
+    default=2,
+    show_default=True,
+    help="Tokens in a new state file.",
+)
+@click.option(
+    "--flavor",
+    default="new-api",
+    show_default=True,
+    help="The API a new state file speaks (new-api, openai, anthropic, gemini, ...).",
+)
+@click.option(
+    "--write-config",
+    "config_out",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write a model-monitor config that polls the simulator to this path.",
+)
+def sim(
+    state_path: Path, host: str, port: int, tokens: int, flavor: str, config_out: Path | None
+) -> None:
+    """Run the gateway simulator on its own, to try a config, `run` and the pages.
+
+    Edit the state file while it runs: add or remove models, expire a token, inject a
+    fault; the next check sees it. Stop with Ctrl-C.
+    """
+    from monitor.sim.serve import StateError, serve
+
+    try:
+        serve(state_path, host=host, port=port, tokens=tokens, flavor=flavor, config_out=config_out)
+    except StateError as exc:
+        fail(str(exc), EXIT_CONFIG)
+    except OSError as exc:
+        fail(f"cannot serve on {host}:{port}: {exc.strerror or exc}", EXIT_CONFIG)
+
+
 def _duration(text: str, option: str) -> float:
     try:
         return parse_duration(text)

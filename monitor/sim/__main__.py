@@ -1,0 +1,7 @@
+"""`python -m monitor.sim`: the same as `model-monitor sim`."""
+
+import sys
+
+from monitor.cli import main
+
+main(["sim", *sys.argv[1:]])
