@@ -37,8 +37,8 @@ from monitor.config.model import ChannelConfig, Option, Secret
 from monitor.delivery.base import Channel, Message, SendResult
 from monitor.delivery.templates import Templates
 from monitor.printable import printable_data
+from monitor.transport.connections import watch_new
 from monitor.transport.deadline import within
-from monitor.transport.session import watch_new
 
 SECURITY_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
 SUBJECT_LIMIT = 200

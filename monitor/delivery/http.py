@@ -18,13 +18,13 @@ from dataclasses import dataclass
 import requests
 import urllib3.exceptions
 
-from monitor import __version__
+from monitor import DISTRIBUTION, __version__
 from monitor.delivery.base import SendResult
 from monitor.retry_after import retry_after
+from monitor.transport.connections import new_session, read_capped
 from monitor.transport.deadline import within
-from monitor.transport.session import new_session, read_capped
 
-USER_AGENT = f"model-monitor/{__version__}"
+USER_AGENT = f"{DISTRIBUTION}/{__version__}"
 RETRYABLE = frozenset({408, 425, 429})
 
 
@@ -65,7 +65,7 @@ def post(
             return SendResult(ok=False, error=reason)
         with response:
             try:
-                reply_body = read_capped(response)
+                reply_body = read_capped(response.raw)
             except (requests.RequestException, urllib3.exceptions.HTTPError, OSError):
                 reply_body = b""  # the status is the answer; the body only adds detail
         return Reply(response.status_code, response.headers, reply_body)

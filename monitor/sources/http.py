@@ -24,7 +24,6 @@ import logging
 import math
 import re
 import socket
-import threading
 import time
 import unicodedata
 from collections.abc import Iterable, Iterator, Mapping
@@ -36,9 +35,8 @@ from urllib.parse import urlencode, urlsplit
 import orjson
 import requests
 import urllib3.exceptions
-from requests.auth import AuthBase
 
-from monitor import __version__
+from monitor import DISTRIBUTION, __version__
 from monitor.config.model import MonitorSettings, Secret, SourceConfig, TokenConfig
 from monitor.records import (
     ErrorKind,
@@ -52,8 +50,8 @@ from monitor.retry_after import retry_after
 from monitor.sources.base import Flavor, InvalidResponse, Page, Request
 from monitor.sources.pages import PAGES, page_key
 from monitor.sources.registry import FLAVORS
+from monitor.transport.connections import POOLS
 from monitor.transport.deadline import Deadline, within
-from monitor.transport.session import new_session
 
 logger = logging.getLogger("monitor.sources")
 
@@ -65,8 +63,6 @@ _CHUNK = 64 * 1024
 _ERROR_BODY_LIMIT = 64 * 1024
 _HTML_TITLE = re.compile(rb"<title[^>]*>(.*?)</title", re.IGNORECASE | re.DOTALL)
 
-_local = threading.local()
-
 
 def fetch_models(
     source: SourceConfig, token: TokenConfig, settings: MonitorSettings
@@ -75,7 +71,7 @@ def fetch_models(
 
     The whole walk shares one deadline (`source.timeout`, else `settings.timeout`);
     each response is capped at `settings.max_response_bytes`. Safe to call from many
-    threads: each thread has its own requests.Session.
+    threads: they share the source's connection pool (`monitor.transport.connections`).
     """
     try:
         flavor_class = FLAVORS[source.flavor]
@@ -87,6 +83,7 @@ def fetch_models(
         token=token,
         timeout=source.timeout or settings.timeout,
         max_bytes=settings.max_response_bytes,
+        max_connections=settings.concurrency,
     )
     return walk.run()
 
@@ -156,25 +153,13 @@ class _Reply:
     complete: bool  # False when an error body was cut at _ERROR_BODY_LIMIT
 
 
-class _NoNetrc(AuthBase):
-    """An auth that adds nothing: its presence stops requests from applying ~/.netrc,
-    which would replace the Authorization header the flavor set."""
-
-    def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
-        return r
-
-
-_NO_NETRC = _NoNetrc()
-
-
-def session() -> requests.Session:
-    """This thread's session: requests does not promise a Session is thread-safe."""
-    session: requests.Session | None = getattr(_local, "session", None)
-    if session is None:
-        session = new_session(f"model-monitor/{__version__}")
-        session.headers["Accept"] = "application/json"
-        _local.session = session
-    return session
+# Sent with every models request, before the flavor's own headers.
+USER_AGENT = f"{DISTRIBUTION}/{__version__}"
+_HEADERS = {
+    "User-Agent": USER_AGENT,
+    "Accept": "application/json",
+    "Accept-Encoding": "gzip, deflate",
+}
 
 
 class _Walk:
@@ -188,6 +173,7 @@ class _Walk:
         token: TokenConfig,
         timeout: float,
         max_bytes: int,
+        max_connections: int = 16,
     ) -> None:
         self.flavor = flavor
         self.source = source
@@ -195,6 +181,7 @@ class _Walk:
         self.timeout = timeout
         self.max_bytes = max_bytes
         self.verify: bool | str = source.ca_bundle or source.verify_tls
+        self.max_connections = max_connections
         self.secrets = secret_forms(token.secret.reveal())
         self.secret_bytes = tuple(f.encode("utf-8", "replace") for f in self.secrets if len(f) >= 4)
         self.started = time.monotonic()
@@ -278,17 +265,17 @@ class _Walk:
         remaining = self._remaining(0)
         started = time.monotonic()
         try:
-            response = session().get(
-                request.url,
-                params=list(request.params) or None,
-                headers=request.wire_headers(),
-                auth=_NO_NETRC,
-                timeout=(remaining, remaining),
-                stream=True,
-                verify=self.verify,
+            response = POOLS.manager(url, self.verify, self.max_connections).urlopen(
+                "GET",
+                url,
+                headers={**_HEADERS, **request.wire_headers()},
+                timeout=urllib3.Timeout(connect=remaining, read=remaining),
+                retries=False,
                 # A redirect usually means a wrong base_url; following it would also
                 # decide on our behalf where the token goes next.
-                allow_redirects=False,
+                redirect=False,
+                preload_content=False,
+                decode_content=True,
             )
         except Exception as exc:  # every transport failure is classified
             self._log(url, None, 0, started)
@@ -298,20 +285,23 @@ class _Walk:
                     ErrorKind.TIMEOUT, f"no answer from {host} within {self.timeout:g} s"
                 ) from None
             raise self._transport_failure(exc, request) from None
-        with response:
-            size = 0
-            try:
-                limit = self.max_bytes
-                if not 200 <= response.status_code < 300:
-                    limit = min(limit, _ERROR_BODY_LIMIT)
-                else:
-                    self._check_declared_length(response)
-                body, complete = self._read(response, limit)
-                size = len(body)
-                body = self._without_secrets(body)
-            finally:
-                self._log(url, response.status_code, size, started)
-        return _Reply(response.status_code, response.headers, body, complete)
+        size = 0
+        complete = False
+        try:
+            limit = self.max_bytes
+            if not 200 <= response.status < 300:
+                limit = min(limit, _ERROR_BODY_LIMIT)
+            else:
+                self._check_declared_length(response)
+            body, complete = self._read(response, limit)
+            size = len(body)
+            body = self._without_secrets(body)
+        finally:
+            self._log(url, response.status, size, started)
+            if not complete:  # unread bytes: the connection cannot serve another request
+                response.close()
+            response.release_conn()
+        return _Reply(response.status, response.headers, body, complete)
 
     def _without_secrets(self, body: bytes) -> bytes:
         """The body with any echo of the token (as an id, say) replaced by `***`, before
@@ -321,39 +311,37 @@ class _Walk:
                 body = body.replace(form, b"***")
         return body
 
-    def _check_declared_length(self, response: requests.Response) -> None:
+    def _check_declared_length(self, response: urllib3.BaseHTTPResponse) -> None:
         declared = response.headers.get("Content-Length", "")
         if declared.isdigit() and int(declared) > self.max_bytes:
             raise _Failure(
                 ErrorKind.TOO_LARGE,
                 f"the response declares {int(declared):,} bytes,"
                 f" over the limit of {self.max_bytes:,}",
-                response.status_code,
+                response.status,
             )
 
-    def _read(self, response: requests.Response, limit: int) -> tuple[bytes, bool]:
+    def _read(self, response: urllib3.BaseHTTPResponse, limit: int) -> tuple[bytes, bool]:
         """The decoded body, read against the deadline; (first `limit` bytes, False) if longer.
 
         A 2xx body over the limit is a failure; an error body is only quoted, so it is
         simply cut.
         """
-        raw = response.raw
-        connection = raw.connection
-        sock: socket.socket | None = getattr(connection, "sock", None)
-        ok = 200 <= response.status_code < 300
+        sock: socket.socket | None = getattr(response.connection, "sock", None)
+        ok = 200 <= response.status < 300
         chunks: list[bytes] = []
         size = 0
         while True:
-            remaining = self._remaining(size, response.status_code)
+            remaining = self._remaining(size, response.status)
             if sock is not None:
                 sock.settimeout(remaining)
             try:
-                chunk = raw.read1(_CHUNK, decode_content=True)
+                chunk = response.read1(_CHUNK, decode_content=True)
             except Exception as exc:  # classified below
-                self._body_failure(exc, size, response.status_code)
+                self._body_failure(exc, size, response.status)
             if not chunk:
                 if self._expired():  # the watchdog ended the body, not the server
-                    raise self._timeout_failure(size, response.status_code)
+                    raise self._timeout_failure(size, response.status)
                 return b"".join(chunks), True
             size += len(chunk)
             if size > limit:
@@ -361,7 +349,7 @@ class _Walk:
                     raise _Failure(
                         ErrorKind.TOO_LARGE,
                         f"the response is over the limit of {limit:,} bytes",
-                        response.status_code,
+                        response.status,
                     )
                 chunks.append(chunk)
                 return b"".join(chunks)[:limit], False
@@ -410,13 +398,16 @@ class _Walk:
             return _Failure(ErrorKind.NETWORK, f"DNS lookup failed for {host}")
         if has(ConnectionRefusedError):
             return _Failure(ErrorKind.NETWORK, f"connection refused by {_netloc(request.url)}")
-        if has(requests.exceptions.ConnectTimeout):
+        if has(requests.exceptions.ConnectTimeout) or (
+            has(urllib3.exceptions.ConnectTimeoutError)
+            and not has(urllib3.exceptions.NewConnectionError)
+        ):
             return _Failure(
                 ErrorKind.TIMEOUT, f"could not connect to {host} within {self.timeout:g} s"
             )
-        if has(requests.exceptions.Timeout, urllib3.exceptions.ReadTimeoutError, TimeoutError):
+        if has(requests.exceptions.Timeout, urllib3.exceptions.TimeoutError, TimeoutError):
             return _Failure(ErrorKind.TIMEOUT, f"no answer from {host} within {self.timeout:g} s")
-        if has(requests.exceptions.ProxyError):
+        if has(requests.exceptions.ProxyError, urllib3.exceptions.ProxyError):
             return _Failure(ErrorKind.NETWORK, f"the proxy failed to reach {host}")
         if has(http.client.RemoteDisconnected):
             return _Failure(ErrorKind.NETWORK, f"{host} closed the connection without answering")
@@ -434,14 +425,15 @@ class _Walk:
             requests.exceptions.InvalidURL,
             requests.exceptions.MissingSchema,
             requests.exceptions.InvalidSchema,
-            urllib3.exceptions.LocationParseError,
+            urllib3.exceptions.LocationValueError,
+            urllib3.exceptions.URLSchemeUnknown,
         ):
             return _Failure(ErrorKind.CLIENT_ERROR, f"invalid URL {request.url}: check base_url")
         if has(urllib3.exceptions.ProtocolError, ConnectionError, OSError):
             return _Failure(
                 ErrorKind.NETWORK, f"connection to {host} closed without a complete response"
             )
-        if has(requests.exceptions.RequestException):
+        if has(requests.exceptions.RequestException, urllib3.exceptions.HTTPError):
             return _Failure(ErrorKind.NETWORK, f"request to {host} failed ({type(exc).__name__})")
         raise exc  # not a transport failure: a bug, and it should be seen
 

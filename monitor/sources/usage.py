@@ -13,10 +13,12 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
+import urllib3
+
 from monitor.config import MonitorSettings, SourceConfig, TokenConfig
-from monitor.sources.http import session
+from monitor.sources.http import USER_AGENT
+from monitor.transport.connections import POOLS, read_capped
 from monitor.transport.deadline import within
-from monitor.transport.session import read_capped
 
 log = logging.getLogger("monitor.sources")
 
@@ -44,17 +46,27 @@ def explain_auth_failure(
     timeout = min(source.timeout or settings.timeout, 10.0)
     try:
         with within(timeout) as deadline:
-            response = session().get(
-                site_root(source.base_url) + USAGE_PATH,
-                headers={"Authorization": f"Bearer {token.secret.reveal()}"},
-                timeout=(deadline.remaining(), deadline.remaining()),
-                verify=source.ca_bundle or source.verify_tls,
-                allow_redirects=False,
-                stream=True,
+            url = site_root(source.base_url) + USAGE_PATH
+            verify = source.ca_bundle or source.verify_tls
+            response = POOLS.manager(url, verify).urlopen(
+                "GET",
+                url,
+                headers={
+                    "Authorization": f"Bearer {token.secret.reveal()}",
+                    "Accept": "application/json",
+                    "User-Agent": USER_AGENT,
+                },
+                timeout=urllib3.Timeout(connect=deadline.remaining(), read=deadline.remaining()),
+                retries=False,
+                redirect=False,
+                preload_content=False,
             )
-            with response:
-                status = response.status_code
+            try:
+                status = response.status
                 body = read_capped(response, _BODY_LIMIT) if status == 200 else b""
+            finally:
+                response.close()
+                response.release_conn()
             if deadline.expired:
                 return None
         if status != 200:

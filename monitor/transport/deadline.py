@@ -4,9 +4,15 @@ A socket timeout bounds each read, not the exchange: a peer sending one byte eve
 second keeps a read with a 3-second timeout alive forever. So every outbound exchange
 (models lists, lookups, webhooks, Slack, SMTP) runs inside `within(seconds)`, and the
 connections it opens register their sockets with that deadline (see
-`monitor.transport.session`). One watchdog thread shuts those sockets down when the
+`monitor.transport.connections`). One watchdog thread shuts those sockets down when the
 deadline passes; the blocked read returns at once, and the caller, seeing
 `Deadline.expired`, reports a timeout instead of whatever the broken read raised.
+
+The exchanges under way are a set the watchdog looks over every few hundredths of a
+second while it is not empty; starting and ending an exchange takes no shared lock, so
+a thousand concurrent polls do not queue on one. Each deadline has a lock of its own,
+so the watchdog never shuts a socket after its exchange has ended (it may already serve
+the next exchange from the connection pool).
 
 `abort_all()` expires every deadline under way: the daemon calls it on SIGTERM so that
 no peer, however slow, holds the shutdown.
@@ -15,25 +21,28 @@ no peer, however slow, holds the shutdown.
 from __future__ import annotations
 
 import contextlib
-import heapq
-import itertools
 import socket
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+# How often the watchdog looks while exchanges are under way: a deadline is enforced
+# within this much of its time.
+RESOLUTION = 0.05
+
 
 class Deadline:
     """The end of one exchange, and the sockets to shut when it comes."""
 
-    __slots__ = ("_expired", "_finished", "_owned", "_sockets", "at", "seconds")
+    __slots__ = ("_expired", "_finished", "_lock", "_owned", "_sockets", "at", "seconds")
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
         self.at = time.monotonic() + seconds
         self._sockets: list[socket.socket] = []
         self._owned: list[socket.socket] = []  # duplicates made by watch_new
+        self._lock = threading.Lock()
         self._expired = False
         self._finished = False
 
@@ -51,7 +60,7 @@ class Deadline:
         """Shut `sock` down when the deadline passes (at once if it already has)."""
         if sock is None:
             return
-        with _lock:
+        with self._lock:
             if self._finished:
                 return
             if not any(s is sock for s in self._sockets):
@@ -68,7 +77,7 @@ class Deadline:
         also cuts a handshake that drips. The duplicate is closed with the deadline.
         """
         duplicate = sock.dup()
-        with _lock:
+        with self._lock:
             finished, shut_now = self._finished, self._expired
             if not finished:
                 self._owned.append(duplicate)
@@ -79,16 +88,17 @@ class Deadline:
             _shut(duplicate)
 
     def _expire(self) -> None:
-        with _lock:
+        with self._lock:
             if self._finished or self._expired:
                 return
             self._expired = True
-            sockets = list(self._sockets)
-        for sock in sockets:
-            _shut(sock)
+            # Shut while holding the lock: the exchange cannot end (and hand its
+            # connection to another) in between.
+            for sock in self._sockets:
+                _shut(sock)
 
     def _finish(self) -> None:
-        with _lock:
+        with self._lock:
             self._finished = True
             self._sockets.clear()
             owned, self._owned = self._owned, []
@@ -103,8 +113,11 @@ def _shut(sock: socket.socket) -> None:
         socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
 
-_lock = threading.Lock()
 _local = threading.local()
+_active: set[Deadline] = set()  # the exchanges under way (set.add/discard hold the GIL)
+_wake = threading.Event()  # set when the first exchange starts, so an idle watchdog sleeps
+_started = threading.Lock()
+_thread: threading.Thread | None = None
 
 
 def current() -> Deadline | None:
@@ -120,62 +133,45 @@ def within(seconds: float) -> Iterator[Deadline]:
     if outer is not None and outer.at < deadline.at:
         deadline.at = outer.at
     _local.deadline = deadline
-    _watchdog.add(deadline)
+    _active.add(deadline)
+    if not _wake.is_set():
+        _start_watchdog()
+        _wake.set()
     try:
         yield deadline
     finally:
+        _active.discard(deadline)
         deadline._finish()
         _local.deadline = outer
 
 
 def abort_all() -> None:
     """Expire every deadline under way now (shutdown)."""
-    _watchdog.abort_all()
+    for deadline in tuple(_active):
+        deadline._expire()
 
 
-class _Watchdog:
-    """One thread for every deadline of the process, started on first use."""
+def _start_watchdog() -> None:
+    global _thread
+    with _started:
+        if _thread is None or not _thread.is_alive():
+            _thread = threading.Thread(target=_watch_over, name="exchange-deadlines", daemon=True)
+            _thread.start()
 
-    def __init__(self) -> None:
-        self._heap: list[tuple[float, int, Deadline]] = []
-        self._wake = threading.Condition(_lock)
-        self._order = itertools.count()
-        self._thread: threading.Thread | None = None
 
-    def add(self, deadline: Deadline) -> None:
-        with self._wake:
-            heapq.heappush(self._heap, (deadline.at, next(self._order), deadline))
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(
-                    target=self._run, name="exchange-deadlines", daemon=True
-                )
-                self._thread.start()
-            elif self._heap[0][2] is deadline:
-                self._wake.notify()
-
-    def abort_all(self) -> None:
-        with self._wake:
-            pending = [entry[2] for entry in self._heap]
-        for deadline in pending:
-            deadline._expire()
-
-    def _run(self) -> None:
-        while True:
-            due: list[Deadline] = []
-            with self._wake:
-                while self._heap and self._heap[0][2]._finished:
-                    heapq.heappop(self._heap)
-                if not self._heap:
-                    self._wake.wait(30.0)
-                    continue
-                now = time.monotonic()
-                while self._heap and self._heap[0][0] <= now:
-                    due.append(heapq.heappop(self._heap)[2])
-                if not due:
-                    self._wake.wait(self._heap[0][0] - now)
-                    continue
-            for deadline in due:
+def _watch_over() -> None:
+    while True:
+        _wake.wait()
+        if not _active:
+            _wake.clear()
+            if _active:  # an exchange started meanwhile and saw the flag still set
+                _wake.set()
+            continue
+        now = time.monotonic()
+        nearest = now + RESOLUTION
+        for deadline in tuple(_active):
+            if deadline.at <= now:
                 deadline._expire()
-
-
-_watchdog = _Watchdog()
+            elif deadline.at < nearest:
+                nearest = deadline.at
+        time.sleep(max(nearest - now, 0.001))

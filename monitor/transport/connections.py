@@ -1,0 +1,202 @@
+"""Connections that obey the exchange deadline: urllib3 pools for polling, requests
+sessions for delivery, and capped reads of replies.
+
+Every connection registers its socket with the deadline of the exchange in progress
+(`monitor.transport.deadline.within`): when it is created, before a request is sent and
+before the answer is read, so a reused keep-alive connection is covered as well as a new
+one, and a TLS handshake as well as a body.
+
+Polling goes through `POOLS`: one urllib3 pool manager per proxy and TLS setting, shared
+by every token of a source (keep-alive, no per-request machinery), with the proxy of an
+origin resolved from the environment once, not on every request (requests re-reads the
+whole environment per request, which costs more the more variables there are).
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import zlib
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+from requests.utils import DEFAULT_CA_BUNDLE_PATH
+from urllib3 import BaseHTTPResponse
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.poolmanager import PoolManager, ProxyManager
+from urllib3.util import make_headers
+
+from monitor.transport.deadline import current
+
+
+def _watch(sock: socket.socket | None) -> None:
+    deadline = current()
+    if deadline is not None:
+        deadline.watch(sock)
+
+
+def watch_new(sock: socket.socket) -> None:
+    """Put a socket just connected under the current deadline, TLS handshake included."""
+    deadline = current()
+    if deadline is not None:
+        deadline.watch_new(sock)
+
+
+class _Watched:
+    """Mixin for urllib3 connections: register the socket at each step."""
+
+    sock: socket.socket | None
+
+    def _new_conn(self) -> socket.socket:
+        sock: socket.socket = super()._new_conn()  # type: ignore[misc]
+        watch_new(sock)
+        return sock
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        _watch(self.sock)
+        super().request(*args, **kwargs)  # type: ignore[misc]
+
+    def getresponse(self) -> Any:
+        _watch(self.sock)
+        return super().getresponse()  # type: ignore[misc]
+
+
+class _WatchedHTTPConnection(_Watched, HTTPConnection):
+    pass
+
+
+class _WatchedHTTPSConnection(_Watched, HTTPSConnection):
+    pass
+
+
+class _WatchedHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _WatchedHTTPConnection
+
+
+class _WatchedHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
+
+
+_POOLS = {"http": _WatchedHTTPPool, "https": _WatchedHTTPSPool}
+
+
+class DeadlineAdapter(HTTPAdapter):
+    """requests' adapter with pools of watched connections (direct and through proxies)."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = _POOLS
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> PoolManager:
+        manager: PoolManager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        manager.pool_classes_by_scheme = _POOLS
+        return manager
+
+
+class Pools:
+    """Pool managers for polling, by (proxy, TLS verification), and each origin's proxy.
+
+    Proxies follow the environment as requests reads it (`HTTPS_PROXY`, `HTTP_PROXY`,
+    `ALL_PROXY`, `NO_PROXY`, lower case too), read once per origin for the life of the
+    process: a daemon picks up a changed proxy setting when it is restarted.
+    """
+
+    def __init__(self) -> None:
+        self._managers: dict[tuple[str | None, bool | str], PoolManager] = {}
+        self._proxies: dict[str, str | None] = {}
+        self._lock = threading.Lock()
+
+    def manager(self, url: str, verify: bool | str = True, maxsize: int = 16) -> PoolManager:
+        """The pool manager to send a request for `url` through; `maxsize` connections are
+        kept per host (the number of tokens polled at once)."""
+        proxy = self.proxy_for(url)
+        key = (proxy, verify)
+        manager = self._managers.get(key)
+        if manager is None:
+            with self._lock:
+                manager = self._managers.get(key)
+                if manager is None:
+                    manager = self._managers[key] = self._build(proxy, verify, maxsize)
+        return manager
+
+    def proxy_for(self, url: str) -> str | None:
+        parts = urlsplit(url)
+        origin = f"{parts.scheme}://{parts.netloc}"
+        if origin not in self._proxies:
+            proxies = requests.utils.get_environ_proxies(url)
+            self._proxies[origin] = requests.utils.select_proxy(url, proxies)
+        return self._proxies[origin]
+
+    def clear(self) -> None:
+        """Forget managers and resolved proxies (tests that change the environment)."""
+        with self._lock:
+            for manager in self._managers.values():
+                manager.clear()
+            self._managers.clear()
+            self._proxies.clear()
+
+    def _build(self, proxy: str | None, verify: bool | str, maxsize: int) -> PoolManager:
+        tls: dict[str, Any] = (
+            {"cert_reqs": "CERT_NONE"}
+            if verify is False
+            else {
+                "cert_reqs": "CERT_REQUIRED",
+                "ca_certs": verify if isinstance(verify, str) else DEFAULT_CA_BUNDLE_PATH,
+            }
+        )
+        kwargs: dict[str, Any] = {"num_pools": 64, "maxsize": maxsize, **tls}
+        manager: PoolManager
+        if proxy is None:
+            manager = PoolManager(**kwargs)
+        elif proxy.lower().startswith("socks"):
+            from urllib3.contrib.socks import SOCKSProxyManager  # needs PySocks
+
+            manager = SOCKSProxyManager(proxy, **kwargs)
+        else:
+            username, password = requests.utils.get_auth_from_url(proxy)
+            headers = make_headers(proxy_basic_auth=f"{username}:{password}") if username else None
+            manager = ProxyManager(proxy, proxy_headers=headers, **kwargs)
+        manager.pool_classes_by_scheme = _POOLS
+        return manager
+
+
+POOLS = Pools()
+
+
+def new_session(user_agent: str) -> requests.Session:
+    """A session whose every connection obeys the current exchange deadline."""
+    session = requests.Session()
+    adapter = DeadlineAdapter()
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    session.headers["User-Agent"] = user_agent
+    return session
+
+
+REPLY_LIMIT = 64 * 1024
+
+
+def read_capped(response: BaseHTTPResponse, limit: int = REPLY_LIMIT) -> bytes:
+    """At most `limit` bytes of a streamed response's body, decompressed with a bound.
+
+    Used for replies that are only quoted or checked (delivery targets, lookups): the
+    raw bytes are read up to the limit, and a gzip or deflate body is inflated to at
+    most `limit` bytes, so a small compressed reply cannot grow into gigabytes. Takes
+    urllib3's response (requests' `Response.raw`).
+    """
+    raw = response.read(limit, decode_content=False) or b""
+    encoding = response.headers.get("Content-Encoding", "").strip().lower()
+    if encoding in ("gzip", "x-gzip", "deflate"):
+        # wbits 47: gzip or zlib header, detected; raw deflate as a fallback.
+        for wbits in (47, -15):
+            try:
+                return zlib.decompressobj(wbits).decompress(raw, limit)
+            except zlib.error:
+                continue
+        return b""
+    if encoding not in ("", "identity"):
+        return b""  # an encoding we did not ask for: not worth decoding
+    return raw
