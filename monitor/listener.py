@@ -42,7 +42,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import urlsplit
 
-from monitor import __version__
+from monitor import DISTRIBUTION, __version__
 from monitor.clock import rfc3339, utcnow
 
 if TYPE_CHECKING:
@@ -333,7 +333,7 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Server
 
     def version_string(self) -> str:
-        return f"model-monitor/{__version__}"
+        return f"{DISTRIBUTION}/{__version__}"
 
     def do_GET(self) -> None:
         self._answer(head=False)

@@ -114,7 +114,7 @@ def _without_psycopg(tmp: Path) -> dict[str, str]:
     return {"PYTHONPATH": str(shadow.parent)}
 
 
-@case(78, "[monitor]: database", "pip install 'model-monitor[postgres]'")
+@case(78, "[monitor]: database", "pip install 'llm-model-monitor[postgres]'")
 def postgres_without_psycopg_in_config_check(tmp: Path, db: Path) -> Run:
     config = tmp / "config.toml"
     config.write_text(f'[monitor]\ndatabase = "postgresql+psycopg://mm@127.0.0.1/x"\n\n{SOURCE}')

@@ -775,7 +775,24 @@ def test_secret_file_prefers_credentials_directory(tmp_path: Path) -> None:
     problem = one_problem(
         tmp_path, MINIMAL.replace('token_env = "TEAM_A"', 'token_file = "tok"'), env
     )
-    assert f"token_file: no such file: {credentials / 'tok'} or {tmp_path / 'tok'}" in problem
+    looked = f"{credentials / 'tok'} or {credentials / 'credentials_tok'} or {tmp_path / 'tok'}"
+    assert f"token_file: no such file: {looked}" in problem
+
+
+def test_secret_file_found_in_a_credentials_directory_loaded_whole(tmp_path: Path) -> None:
+    """LoadCredential=credentials:/etc/model-monitor/credentials hands each file of that
+    directory over as credentials_FILENAME (a subdirectory's as credentials_DIR_FILENAME)."""
+    credentials = tmp_path / "creds"
+    credentials.mkdir()
+    (credentials / "credentials_tok").write_text("from-the-directory\n")
+    (credentials / "credentials_gw_tok").write_text("from-a-subdirectory\n")
+    (tmp_path / "tok").write_text("next-to-config\n")
+    env = {"CREDENTIALS_DIRECTORY": str(credentials)}
+    assert token_config(tmp_path, 'token_file = "tok"', env).reveal() == "from-the-directory"
+    assert token_config(tmp_path, 'token_file = "gw/tok"', env).reveal() == "from-a-subdirectory"
+    # A LoadCredential= line of its own for the name wins over the directory's copy.
+    (credentials / "tok").write_text("own-line\n")
+    assert token_config(tmp_path, 'token_file = "tok"', env).reveal() == "own-line"
 
 
 def test_secret_errors(tmp_path: Path) -> None:

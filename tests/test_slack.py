@@ -285,7 +285,7 @@ def test_posts_the_rendered_message_as_json(receiver) -> None:
     (request,) = receiver.received
     assert request.method == "POST"
     assert request.headers["content-type"].startswith("application/json")
-    assert request.headers["user-agent"].startswith("model-monitor/")
+    assert request.headers["user-agent"].startswith("llm-model-monitor/")
     assert [request.json()] == render_messages(payload)
 
 

@@ -201,7 +201,7 @@ def test_request_headers(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None
     assert isinstance(result, FetchOk)
     headers = _Capture.seen[-1]
     assert headers["authorization"] == f"Bearer {TOKEN}"
-    assert headers["user-agent"] == f"model-monitor/{__version__}"
+    assert headers["user-agent"] == f"llm-model-monitor/{__version__}"
     assert headers["accept"] == "application/json"
     assert "x-api-key" not in headers
     assert "x-goog-api-key" not in headers

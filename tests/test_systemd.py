@@ -1,6 +1,8 @@
 """The systemd units in systemd/, and the daemon as systemd runs it.
 
-The units are checked with `systemd-analyze` (skipped where it is absent). The daemon and
+The units, as `model-monitor init --systemd DIR` writes them, are checked with
+`systemd-analyze` (skipped where it is absent, unless MODEL_MONITOR_REQUIRE_SYSTEMD_ANALYZE=1,
+as in CI). The daemon and
 `check` run as subprocesses in the environment systemd gives them: no --config, but
 $CONFIGURATION_DIRECTORY, $STATE_DIRECTORY and $CREDENTIALS_DIRECTORY, a notify socket and
 WATCHDOG_USEC/WATCHDOG_PID, and (on Linux 6.3+) the kernel's MemoryDenyWriteExecute.
@@ -25,6 +27,7 @@ from pathlib import Path
 
 import pytest
 
+from monitor.config.load import CREDENTIALS_ID
 from monitor.sim import GatewaySimulator, make_model
 from tests.conftest import CANARY
 
@@ -34,12 +37,16 @@ UNITS = [*SERVICES, "model-monitor-check.timer"]
 INSTALLED_BINARY = "/usr/local/bin/model-monitor"
 MAX_EXPOSURE = 2.0
 MODELS = [make_model(f"m-{i}") for i in range(3)]
-CREDENTIAL = "gw-team"  # the LoadCredential= name, used as token_file = "gw-team"
+CREDENTIAL = "gw-team"  # the credential's name, used as token_file = "gw-team"
+CREDENTIALS_SOURCE = "/etc/model-monitor/credentials"  # one root-only file per token
 DECOY = "sk-decoy-next-to-the-config-000000"  # unknown to the gateway: HTTP 401
 
 SYSTEMD_ANALYZE = shutil.which("systemd-analyze")
+# CI sets MODEL_MONITOR_REQUIRE_SYSTEMD_ANALYZE=1: a missing systemd-analyze fails the run.
+REQUIRE_SYSTEMD_ANALYZE = os.environ.get("MODEL_MONITOR_REQUIRE_SYSTEMD_ANALYZE") == "1"
 needs_systemd_analyze = pytest.mark.skipif(
-    SYSTEMD_ANALYZE is None, reason="systemd-analyze is not installed"
+    SYSTEMD_ANALYZE is None and not REQUIRE_SYSTEMD_ANALYZE,
+    reason="systemd-analyze is not installed",
 )
 linux_only = pytest.mark.skipif(sys.platform != "linux", reason="the notify protocol is Linux's")
 
@@ -94,9 +101,8 @@ def test_services_get_tokens_as_credentials_never_from_the_environment(unit: str
     assert values(unit, "User") == ["model-monitor"]  # one uid for both: one owner of the db
     assert values(unit, "StateDirectory") == ["model-monitor"]
     assert values(unit, "ConfigurationDirectory") == ["model-monitor"]
-    assert values(unit, "LoadCredential"), "tokens come in through LoadCredential="
-    for name, _, source in (v.partition(":") for v in values(unit, "LoadCredential")):
-        assert source == f"/etc/model-monitor/credentials/{name}"
+    # One line for the whole directory: adding a token never means editing the unit.
+    assert values(unit, "LoadCredential") == [f"{CREDENTIALS_ID}:{CREDENTIALS_SOURCE}"]
     for value in values(unit, "Environment") + values(unit, "EnvironmentFile"):
         assert not re.search(r"TOKEN|KEY|SECRET|PASSWORD|sk-", value, re.I), value
 
@@ -136,22 +142,35 @@ def test_both_services_share_one_sandbox() -> None:
 
 @pytest.fixture
 def local_units(tmp_path: Path) -> Path:
-    """The units, ExecStart= pointing at this venv's model-monitor (verify wants it to exist)."""
+    """The units as `model-monitor init --systemd DIR` writes them, ExecStart= pointing at
+    this venv's model-monitor (verify wants the binary to exist)."""
     binary = Path(sys.executable).parent / "model-monitor"
     if not os.access(binary, os.X_OK):
         pytest.skip(f"{binary} is not installed (pip install -e .)")
     folder = tmp_path / "units"
-    folder.mkdir()
+    done = subprocess.run(
+        [binary, "init", "--systemd", str(folder), "--executable", str(binary)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in folder.iterdir()) == sorted(UNITS)
     for unit in UNITS:
-        text = (UNITS_DIR / unit).read_text()
+        shipped = (UNITS_DIR / unit).read_text()
+        written = (folder / unit).read_text()
         if unit in SERVICES:
-            assert INSTALLED_BINARY in text
-        (folder / unit).write_text(text.replace(INSTALLED_BINARY, str(binary)))
+            assert values(unit, "ExecStart")[0].startswith(INSTALLED_BINARY)
+            assert written == shipped.replace(
+                f"ExecStart={INSTALLED_BINARY}", f"ExecStart={binary}"
+            )
+        else:
+            assert written == shipped
     return folder
 
 
 def analyze(*args: str) -> subprocess.CompletedProcess[str]:
-    assert SYSTEMD_ANALYZE is not None
+    assert SYSTEMD_ANALYZE is not None, "MODEL_MONITOR_REQUIRE_SYSTEMD_ANALYZE=1: install systemd"
     return subprocess.run(
         [SYSTEMD_ANALYZE, *args],
         env={**os.environ, "SYSTEMD_LOG_LEVEL": "notice", "SYSTEMD_COLORS": "0"},
@@ -279,6 +298,65 @@ def test_token_file_is_read_from_the_credentials_directory(
     assert fallback.returncode == 3, fallback.stdout + fallback.stderr
     assert "gw/team: FAILED auth" in fallback.stdout
     assert gateway.requests_count(DECOY) >= 1
+
+
+def systemd_loads(unit: str, etc_credentials: Path, credentials_directory: Path) -> None:
+    """Lay out $CREDENTIALS_DIRECTORY as systemd does at each start of `unit`.
+
+    Per systemd.exec(5), LoadCredential=ID:PATH copies a file as ID, and every regular file
+    of a directory (recursively, symlinks skipped) as ID_FILENAME, "/" in a subdirectory's
+    path turned into "_". Paths under /etc/model-monitor/credentials are read from
+    `etc_credentials`.
+    """
+    shutil.rmtree(credentials_directory, ignore_errors=True)
+    credentials_directory.mkdir()
+    for line in values(unit, "LoadCredential"):
+        credential_id, _, path = line.partition(":")
+        local = etc_credentials / Path(path).relative_to(CREDENTIALS_SOURCE)
+        if not local.is_dir():
+            shutil.copyfile(local, credentials_directory / credential_id)
+            continue
+        for file in sorted(local.rglob("*")):
+            if file.is_file() and not file.is_symlink():
+                name = "_".join((credential_id, *file.relative_to(local).parts))
+                shutil.copyfile(file, credentials_directory / name)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("unit", SERVICES)
+def test_a_token_is_added_by_dropping_its_file_into_the_credentials_directory(
+    world: tuple[GatewaySimulator, dict[str, str]], tmp_path: Path, unit: str
+) -> None:
+    gateway, env = world
+    etc_credentials = tmp_path / "etc-model-monitor-credentials"
+    etc_credentials.mkdir(mode=0o700)
+    (etc_credentials / CREDENTIAL).write_text(CANARY + "\n")
+    loaded = Path(env["CREDENTIALS_DIRECTORY"])
+    systemd_loads(unit, etc_credentials, loaded)
+    assert sorted(p.name for p in loaded.iterdir()) == [f"{CREDENTIALS_ID}_{CREDENTIAL}"]
+
+    first = monitor(env, "check")
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "gw/team: ok, 3 models" in first.stdout
+    assert gateway.requests_count(DECOY) == 0  # not the file next to the config
+
+    # Another token: its file, its [[tokens]] table and a restart; the unit is as shipped.
+    second = f"sk-second-{secrets.token_hex(12)}"
+    gateway.add_token(second, group="default")
+    (etc_credentials / "gw-second").write_text(second + "\n")
+    config = Path(env["CONFIGURATION_DIRECTORY"]) / "config.toml"
+    config.write_text(
+        config.read_text() + '\n[[tokens]]\nname = "second"\nsource = "gw"\n'
+        'token_file = "gw-second"\n'
+    )
+    systemd_loads(unit, etc_credentials, loaded)
+    again = monitor(env, "check")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "gw/second: ok, 3 models" in again.stdout
+    assert gateway.requests_count(second) == 1
+    for output in (first, again):
+        assert CANARY not in output.stdout + output.stderr
+        assert second not in output.stdout + output.stderr
 
 
 @contextmanager

@@ -52,7 +52,7 @@ def test_headers_and_body(receiver) -> None:
     assert request.headers["webhook-timestamp"].isdigit()
     assert "webhook-signature" not in request.headers
     assert request.headers["content-type"] == "application/json"
-    assert request.headers["user-agent"].startswith("model-monitor/")
+    assert request.headers["user-agent"].startswith("llm-model-monitor/")
     assert request.json() == PAYLOAD
     Draft202012Validator(load_event_schema()).validate(request.json())
 

@@ -86,6 +86,8 @@ CHANNEL_KEYS = (
     "timezone",
 )
 SECRET_SUFFIXES = ("_env", "_file")
+# The ID of the shipped units' LoadCredential= for /etc/model-monitor/credentials.
+CREDENTIALS_ID = "credentials"
 
 # Prefixes of well-known credential formats: such values are never echoed, even where a
 # non-secret was expected (a token pasted into token_env is still a token).
@@ -883,7 +885,14 @@ class _Table:
         return text.removesuffix("\n").removesuffix("\r") if text.endswith("\n") else text
 
     def _secret_paths(self, raw: str) -> list[Path]:
-        """Relative paths: systemd's $CREDENTIALS_DIRECTORY first, then the config's dir."""
+        """Relative paths: systemd's $CREDENTIALS_DIRECTORY first, then the config's dir.
+
+        In $CREDENTIALS_DIRECTORY a NAME is looked up as NAME (a LoadCredential=NAME:FILE
+        line of its own), then as credentials_NAME: the shipped units load the whole
+        directory with LoadCredential=credentials:/etc/model-monitor/credentials, and
+        systemd names each file of a loaded directory ID_FILENAME (a file in a
+        subdirectory, ID_SUBDIR_FILENAME).
+        """
         path = Path(raw).expanduser()
         if path.is_absolute():
             return [path]
@@ -891,6 +900,9 @@ class _Table:
         credentials = self.loader.environ.get("CREDENTIALS_DIRECTORY")
         if credentials:
             candidates.append(Path(credentials) / path)
+            if path.parts and ".." not in path.parts:
+                flat = "_".join((CREDENTIALS_ID, *path.parts))
+                candidates.append(Path(credentials) / flat)
         candidates.append(self.loader.base_dir / path)
         return candidates
 

@@ -1,6 +1,6 @@
 """The apprise channel: Discord, Teams, Telegram, ntfy and 100+ more through Apprise URLs.
 
-An optional extra (`pip install 'model-monitor[apprise]'`). Apprise only says whether
+An optional extra (`pip install 'llm-model-monitor[apprise]'`). Apprise only says whether
 a notification went through, and retries nothing itself; our outbox owns retries, so
 every failure here is retried on the usual schedule.
 """
@@ -44,7 +44,7 @@ class AppriseChannel(Channel):
     @classmethod
     def check_options(cls, options: Mapping[str, Any]) -> list[tuple[str, str]]:
         if importlib.util.find_spec("apprise") is None:
-            return [("type", "needs the apprise extra: pip install 'model-monitor[apprise]'")]
+            return [("type", "needs the apprise extra: pip install 'llm-model-monitor[apprise]'")]
         if not options.get("urls") and options.get("url") is None:
             return [("urls", 'give at least one Apprise URL, e.g. urls = ["ntfy://topic"]')]
         import apprise

@@ -70,7 +70,7 @@ def url_problem(url: str) -> str | None:
         if parsed.get_backend_name() == "postgresql":
             return (
                 f"PostgreSQL needs its driver ({exc.name or parsed.get_driver_name()}), "
-                "which is not installed; pip install 'model-monitor[postgres]'"
+                "which is not installed; pip install 'llm-model-monitor[postgres]'"
             )
         return f"the {parsed.drivername} driver is not installed ({exc})"
     return None
