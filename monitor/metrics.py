@@ -12,11 +12,17 @@ config.
 
 Deliveries by state are read from the database at scrape time (`delivery_counts`), so
 they are right even for rows written by another process (`model-monitor check`).
+
+Beside its own numbers the registry carries what the process-global default registry
+would have: `process_*` (CPU, memory, open files, start time; from /proc, so Linux only)
+and `python_info`, plus `model_monitor_build_info{version,python}`, always 1, for
+"which version runs where" and for joining onto other series.
 """
 
 from __future__ import annotations
 
 import logging
+import platform
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -26,10 +32,15 @@ from prometheus_client import (
     Counter,
     Gauge,
     Histogram,
+    PlatformCollector,
+    ProcessCollector,
     disable_created_metrics,
 )
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+
+from monitor import __version__
+from monitor.records import EventType
 
 if TYPE_CHECKING:
     from monitor.config import Config
@@ -57,6 +68,14 @@ class Metrics:
         """With `db`, deliveries by state are read from it at every scrape."""
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
+        ProcessCollector(registry=r)
+        PlatformCollector(registry=r)
+        Gauge(
+            f"{PREFIX}_build_info",
+            "Always 1: the running version of model-monitor and of Python, as labels.",
+            ["version", "python"],
+            registry=r,
+        ).labels(__version__, platform.python_version()).set(1)
         self.checks = Counter(
             f"{PREFIX}_checks",
             "Checks of one token's models list, by outcome (ok, an error kind, or skipped).",
@@ -86,6 +105,12 @@ class Metrics:
             f"{PREFIX}_last_cycle_timestamp_seconds",
             "When the source's last check cycle completed (unix time).",
             ["source"],
+            registry=r,
+        )
+        self.token_failing = Gauge(
+            f"{PREFIX}_token_failing",
+            "1 while the token is failing (token.failing was raised and no success since), else 0.",
+            ["source", "token"],
             registry=r,
         )
         self.cycle_failures = Counter(
@@ -119,11 +144,17 @@ class Metrics:
             if token.outcome == "skipped":
                 continue  # nothing was asked: no latency, no new success
             self.check_duration.labels(token.source).observe(token.duration)
-            if token.outcome == "ok" and token.model_count is not None:
-                self.models.labels(token.source, token.token).set(token.model_count)
-                self.last_success.labels(token.source, token.token).set(stamp)
+            failing = self.token_failing.labels(token.source, token.token)  # 0 when new
+            if token.outcome == "ok":
+                failing.set(0)  # a success ends any failing spell
+                if token.model_count is not None:
+                    self.models.labels(token.source, token.token).set(token.model_count)
+                    self.last_success.labels(token.source, token.token).set(stamp)
         for event in report.events:
             self.events.labels(event.source.name, str(event.type)).inc()
+            if event.type == EventType.TOKEN_FAILING:  # raised once per spell, as the state is
+                for name in event.tokens:
+                    self.token_failing.labels(event.source.name, name).set(1)
         self.last_cycle.labels(report.source).set(stamp)
 
     def record_cycle_failure(self, source: str) -> None:
@@ -143,6 +174,8 @@ class Metrics:
         for status in statuses:
             if (status.source, status.token) not in known:
                 continue  # a token since removed from the config
+            if status.last_check_at is not None:
+                self.token_failing.labels(status.source, status.token).set(int(status.failing))
             if status.model_count is not None:
                 self.models.labels(status.source, status.token).set(status.model_count)
             if status.last_ok_at is not None:

@@ -4,6 +4,8 @@ and `model-monitor run` with `listen` set, stopped by SIGTERM in the middle of a
 from __future__ import annotations
 
 import os
+import platform
+import shutil
 import signal
 import socket
 import subprocess
@@ -19,6 +21,7 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select
 
+from monitor import __version__
 from monitor.config import ConfigError
 from monitor.delivery.outbox import Dispatcher
 from monitor.delivery.registry import build_channels
@@ -65,6 +68,20 @@ def value(samples: Samples, name: str, **labels: str) -> float | None:
     return samples.get((name, frozenset(labels.items())))
 
 
+def promtool_check(text: str) -> None:
+    """`promtool check metrics`: Prometheus's own parser and linter (naming, units, help
+    texts) on the exposition; skipped without promtool unless it is required."""
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        if os.environ.get("MODEL_MONITOR_REQUIRE_PROMTOOL"):
+            pytest.fail("promtool is required (MODEL_MONITOR_REQUIRE_PROMTOOL) but not installed")
+        return
+    done = subprocess.run(
+        [promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=30
+    )
+    assert done.returncode == 0 and not done.stdout.strip(), done.stdout + done.stderr
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -104,7 +121,17 @@ def test_metrics_count_real_checks_events_and_deliveries(served, gateway) -> Non
 
     assert dispatcher.run_once().sent == 1
     text, types, samples = scrape(listener.url)
+    promtool_check(text)
     assert types == {
+        "process_virtual_memory_bytes": "gauge",
+        "process_resident_memory_bytes": "gauge",
+        "process_start_time_seconds": "gauge",
+        "process_cpu_seconds": "counter",
+        "process_open_fds": "gauge",
+        "process_max_fds": "gauge",
+        "python_info": "gauge",
+        "model_monitor_build_info": "gauge",
+        "model_monitor_token_failing": "gauge",
         "model_monitor_checks": "counter",
         "model_monitor_check_duration_seconds": "histogram",
         "model_monitor_models": "gauge",
@@ -128,11 +155,21 @@ def test_metrics_count_real_checks_events_and_deliveries(served, gateway) -> Non
     assert value(samples, "model_monitor_deliveries", state="pending") == 0
     assert value(samples, "model_monitor_deliveries", state="sent") == 1
     assert value(samples, "model_monitor_database_up") == 1
+    version = {"version": __version__, "python": platform.python_version()}
+    assert value(samples, "model_monitor_build_info", **version) == 1
+    assert [k for k in samples if k[0] == "model_monitor_build_info"] == [
+        ("model_monitor_build_info", frozenset(version.items()))
+    ]
+    assert value(samples, "process_start_time_seconds") > 0
+    assert value(samples, "process_resident_memory_bytes") > 0
+    assert value(samples, "model_monitor_token_failing", source="gw", token="t") == 0
 
     gateway.expire_token(CANARY)
     checker.check()  # a failed check: counted by outcome, the model gauge keeps its value
-    _, _, samples = scrape(listener.url)
+    text, _, samples = scrape(listener.url)
+    promtool_check(text)
     assert value(samples, "model_monitor_checks_total", source="gw", outcome="auth") == 1
+    assert value(samples, "model_monitor_token_failing", source="gw", token="t") == 1
     assert value(samples, "model_monitor_models", source="gw", token="t") == len(MODELS) + 1
     assert (
         value(samples, "model_monitor_last_success_timestamp_seconds", source="gw", token="t")
@@ -141,7 +178,7 @@ def test_metrics_count_real_checks_events_and_deliveries(served, gateway) -> Non
     assert CANARY not in text
 
 
-def test_metrics_restore_token_gauges_from_the_database(served) -> None:
+def test_metrics_restore_token_gauges_from_the_database(served, gateway) -> None:
     checker, _, _ = served
     checker.check()
     fresh = Metrics(checker.db)
@@ -151,6 +188,23 @@ def test_metrics_restore_token_gauges_from_the_database(served) -> None:
     assert value(samples, "model_monitor_models", source="gw", token="t") == len(MODELS)
     assert value(samples, "model_monitor_last_success_timestamp_seconds", source="gw", token="t")
     assert value(samples, "model_monitor_checks_total", source="gw", outcome="ok") is None
+    assert value(samples, "model_monitor_token_failing", source="gw", token="t") == 0
+
+    gateway.expire_token(CANARY)
+    checker.check()  # 401: failing at once
+    restarted = Metrics(checker.db)
+    restarted.restore(checker.db, checker.config)
+    counting = Checker(checker.config, checker.db, metrics=restarted)
+    with Listener("127.0.0.1:0", health=lambda: Health(True, {}), metrics=restarted) as listener:
+        _, _, samples = scrape(listener.url)
+        assert value(samples, "model_monitor_token_failing", source="gw", token="t") == 1
+        counting.check()  # still failing: no new token.failing event, the gauge stays 1
+        _, _, samples = scrape(listener.url)
+        assert value(samples, "model_monitor_token_failing", source="gw", token="t") == 1
+        gateway.renew_token(CANARY)
+        counting.check()  # recovered
+        _, _, samples = scrape(listener.url)
+        assert value(samples, "model_monitor_token_failing", source="gw", token="t") == 0
 
 
 def test_only_get_and_head_on_two_paths(served) -> None:
@@ -328,6 +382,9 @@ token_env = "LISTEN_TOKEN"
             assert value(samples, "model_monitor_models", source="gw", token="t") == len(MODELS)
             assert value(samples, "model_monitor_database_up") == 1
             assert value(samples, "model_monitor_deliveries", state="pending") == 0
+            assert value(samples, "model_monitor_token_failing", source="gw", token="t") == 0
+            assert value(samples, "process_open_fds") > 0  # the daemon's own process
+            promtool_check(text)
             assert CANARY not in text
 
             # The status pages, served by the daemon itself from what it recorded.
