@@ -108,16 +108,23 @@ def test_report_has_the_matrix_and_timeline_of_each_source(
     assert "a&#34;b&#39;&amp;c&lt;/td&gt;" in text
     assert_self_contained(tree)
     (table,) = tree.iter("table")
-    heads = [text_of(th) for th in table.find("thead").iter("th") if th.get("class") == "t"]
-    assert heads == ["team-a", "team-b", "team-c"]
+    heads = [th for th in table.find("thead").iter("th") if th.get("scope") == "col"]
+    assert [(th.text, th.get("class")) for th in heads] == [
+        ("team-a", "t"),
+        ("team-b", "t"),
+        ("team-c ", "t stale"),  # failing: its column is its last success, marked as such
+    ]
+    assert "stale" in text_of(heads[2])
+    (note,) = [p for p in tree.iter("p") if p.get("class") == "note stale-note"]
+    assert "team-c: stale since " in text_of(note) and "auth (HTTP 401)" in text_of(note)
     rows = {text_of(tr.find("th")): tr for tr in table.find("tbody").iter("tr")}
     assert {XSS, QUOTES, "old-model"} <= rows.keys()
     assert [td.get("class") for td in rows[XSS].findall("td") if td.get("class") != "l"] == [
         "a",
         "a",
-        None,
+        "s",
     ]
-    assert [td.get("class") for td in rows["old-model"].findall("td")][-3:] == ["r", "r", None]
+    assert [td.get("class") for td in rows["old-model"].findall("td")][-3:] == ["r", "r", "s"]
     box = tree.find(".//input[@data-table='m1']")
     assert box is not None and box.get("name") is None  # no server to submit to
     assert len(list(tree.iter("script"))) == 1

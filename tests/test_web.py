@@ -20,7 +20,7 @@ from monitor.web.app import StatusPages
 from monitor.web.render import CSP
 from tests.conftest import CANARY
 from tests.html_check import text_of, validate_html
-from tests.web_world import B_TOKEN, HOSTILE_TYPE, QUOTES, XSS, World, served_world
+from tests.web_world import B_TOKEN, C_TOKEN, HOSTILE_TYPE, QUOTES, XSS, World, served_world
 
 MINUS = "\N{MINUS SIGN}"  # what a removed cell shows
 
@@ -53,12 +53,15 @@ def assert_safe(text: str) -> None:
     assert len(scripts) <= 1  # ours, the filter; nothing else
 
 
+def token_headers(table) -> list:
+    return [th for th in table.find("thead").iter("th") if "t" in (th.get("class") or "").split()]
+
+
 def matrix_cells(tree) -> tuple[list[str], dict[str, dict[str, tuple[str, str]]]]:
     """Token columns, and per model per token: (cell class, cell text)."""
     table = tree.find(".//table[@id='m1']")
     assert table is not None
-    headers = [th for th in table.find("thead").iter("th") if th.get("class") == "t"]
-    tokens = [text_of(th) for th in headers]
+    tokens = [(th.text or "").strip() for th in token_headers(table)]
     rows: dict[str, dict[str, tuple[str, str]]] = {}
     for tr in table.find("tbody").iter("tr"):
         model = text_of(tr.find("th"))
@@ -95,15 +98,19 @@ def test_matrix_marks_added_and_removed_cells_and_shows_types_once(world: World)
     tokens, rows = matrix_cells(tree)
     assert tokens == ["team-a", "team-b", "team-c"]
     assert set(rows) == {"claude-3-5-sonnet", "gpt-4o", "old-model", XSS, QUOTES, "bell\ufffdid"}
-    # Added for a and b; team-c failed, so its last snapshot is the baseline.
-    assert rows[XSS] == {"team-a": ("a", "+"), "team-b": ("a", "+"), "team-c": ("", "")}
+    # Added for a and b; team-c failed, so its last snapshot is the baseline: stale ("s").
+    assert rows[XSS] == {"team-a": ("a", "+"), "team-b": ("a", "+"), "team-c": ("s", "")}
     assert rows[QUOTES]["team-a"] == ("a", "+")
     assert rows["old-model"] == {
         "team-a": ("r", MINUS),
         "team-b": ("r", MINUS),
-        "team-c": ("", "✓"),
+        "team-c": ("s", "✓"),
     }
-    assert rows["claude-3-5-sonnet"] == {t: ("", "✓") for t in tokens}
+    assert rows["claude-3-5-sonnet"] == {
+        "team-a": ("", "✓"),
+        "team-b": ("", "✓"),
+        "team-c": ("s", "✓"),
+    }
     # gpt-4o's endpoint types differ between tokens: each cell says its own.
     assert rows["gpt-4o"]["team-a"] == ("", "✓openai openai-response".replace(" ", ""))
     assert rows["gpt-4o"]["team-b"] == ("", "✓openai")
@@ -118,6 +125,38 @@ def test_matrix_marks_added_and_removed_cells_and_shows_types_once(world: World)
     assert "a&#34;b&#39;&amp;c&lt;/td&gt;" in text
     assert "3 models added, 1 removed" in text_of(tree)
     assert "6 of 6 models shown" in text_of(tree)
+
+
+def test_matrix_marks_a_failing_tokens_column_as_stale(world: World) -> None:
+    _, tree = page(world, "/matrix?source=gw")
+    table = tree.find(".//table[@id='m1']")
+    headers = {(th.text or "").strip(): th for th in token_headers(table)}
+    assert [th.get("class") for th in headers.values()] == ["t", "t", "t stale"]
+    stale = headers["team-c"]
+    assert text_of(stale) == "team-c \N{WARNING SIGN} stale"  # seen, not only hovered
+    assert re.fullmatch(
+        r"stale since \d{4}-\d\d-\d\d \d\d:\d\d UTC: auth \(HTTP 401\); 3 models at .+ UTC",
+        stale.get("title") or "",
+    )
+    assert (headers["team-a"].get("title") or "").startswith("5 models at ")
+    # Every cell of the column, whatever its state, carries the mark; no other cell does.
+    for tr in table.find("tbody").iter("tr"):
+        cells = [td for td in tr.findall("td") if td.get("class") != "l"]
+        assert [("s" in (td.get("class") or "").split()) for td in cells] == [False, False, True]
+    (note,) = [p for p in tree.iter("p") if p.get("class") == "note stale-note"]
+    said = text_of(note)
+    assert re.match(r"\N{WARNING SIGN} team-c: stale since \d{4}-\d\d-\d\d \d\d:\d\d UTC: ", said)
+    assert "auth (HTTP 401)" in said and "Its column shows its last successful check" in said
+    assert "Invalid" not in said  # the kind of error, not its message
+    assert note.find(".//time") is not None
+    # A token that recovers is current again.
+    world.gateway.renew_token(C_TOKEN)
+    world.checker.check()
+    _, tree = page(world, "/matrix?source=gw")
+    table = tree.find(".//table[@id='m1']")
+    assert [th.get("class") for th in token_headers(table)] == ["t", "t", "t"]
+    assert not [p for p in tree.iter("p") if "stale-note" in (p.get("class") or "")]
+    assert not [td for td in table.iter("td") if "s" in (td.get("class") or "").split()]
 
 
 def test_matrix_filter_works_without_javascript_and_escapes_the_query(world: World) -> None:

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from monitor.records import ModelRecord
 from monitor.store import queries
 from monitor.store.snapshots import SnapshotStore
+from monitor.web.status import error_kind
 
 DEFAULT_DAYS = 7  # "added or removed recently" on the matrix
 
@@ -36,9 +37,20 @@ ABSENT, PRESENT, ADDED, REMOVED = Cell(""), Cell("p"), Cell("a"), Cell("r")
 
 @dataclass(frozen=True, slots=True)
 class MatrixColumn:
+    """One token. A failing token's column is stale: it shows the last successful check,
+    which may be long ago, so the page marks it (header, cells and a note) rather than
+    leaving it to look current."""
+
     token: str
     model_count: int | None  # None: no successful check yet
     last_ok: datetime | None
+    failing: bool = False
+    failing_since: datetime | None = None
+    error: str | None = None  # what it fails with, short: "auth (HTTP 401)"
+
+    @property
+    def stale(self) -> bool:
+        return self.failing
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +76,15 @@ class MatrixView:
     query: str = ""
     has_types: bool = False
     has_owner: bool = False
+
+    @property
+    def stale(self) -> tuple[bool, ...]:
+        """Per column, whether it is stale (for the cells of each row)."""
+        return tuple(c.stale for c in self.columns)
+
+    @property
+    def stale_columns(self) -> tuple[MatrixColumn, ...]:
+        return tuple(c for c in self.columns if c.stale)
 
     @property
     def added(self) -> int:
@@ -107,6 +128,9 @@ def build_matrix(
                 token=name,
                 model_count=len(models[-1]) if snapshot_id is not None else None,
                 last_ok=state.last_ok_at if state else None,
+                failing=bool(state and state.failing),
+                failing_since=state.failing_since if state else None,
+                error=error_kind(state.last_error) if state and state.failing else None,
             )
         )
 

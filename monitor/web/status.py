@@ -191,6 +191,16 @@ def error_text(error: Mapping[str, Any] | None) -> str | None:
     )
 
 
+def error_kind(error: Mapping[str, Any] | None) -> str | None:
+    """What an error is, without its message: "auth (HTTP 401)", "timeout". For titles
+    and markers; the message (with request ids and the like) belongs in the details."""
+    if not error:
+        return None
+    kind = str(error.get("kind") or "error")
+    status = error.get("status")
+    return f"{kind} (HTTP {status})" if isinstance(status, int) else kind
+
+
 def source_names(session: Session, config: Config | None) -> tuple[str, ...]:
     """Sources worth offering: configured ones first, then any the database has seen."""
     seen = {s.source for s in queries.token_statuses(session)}
