@@ -208,3 +208,19 @@ class PollSlot(Base):
     slot: Mapped[str] = mapped_column(String(64))  # "i<interval>:<n>" or "c:<fire time>"
     claimed_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     instance: Mapped[str] = mapped_column(String(255))  # hostname:pid
+
+
+class Installation(Base):
+    """Who this database is: one row, written by the migration that made the table.
+
+    Its UUID names the installation where something must stay the same for as long as
+    the history does and differ from every other installation's: the Atom feed's id
+    (monitor.web.feed). It lives with the history, so moving the database to another
+    machine, renaming the host or putting a proxy in front changes nothing, and daemons
+    sharing one database serve one feed.
+    """
+
+    __tablename__ = "installation"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)  # a UUID, as text
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)

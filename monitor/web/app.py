@@ -14,9 +14,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import parse_qs
 
+from sqlalchemy import select
+
 from monitor.clock import utcnow
 from monitor.config import Config
 from monitor.store.database import Database
+from monitor.store.schema import Installation
 from monitor.store.snapshots import SnapshotStore
 from monitor.web import matrix, status, timeline
 from monitor.web.feed import CONTENT_TYPE as ATOM_TYPE
@@ -66,6 +69,7 @@ class StatusPages:
         self._clock = clock
         # Small: a page reads one snapshot per token of one source.
         self.snapshots = snapshots or SnapshotStore(cache_size=64)
+        self._installation_id: str | None = None
         self._routes: dict[str, Callable[[Mapping[str, str], datetime], Page]] = {
             "/": self._status,
             "/matrix": self._matrix,
@@ -145,7 +149,17 @@ class StatusPages:
 
     def _feed(self, params: Mapping[str, str], now: datetime) -> Page:
         view = self._timeline(params, now)
-        return Page(200, build_feed(view), ATOM_TYPE, (("X-Content-Type-Options", "nosniff"),))
+        body = build_feed(view, self._installation())
+        return Page(200, body, ATOM_TYPE, (("X-Content-Type-Options", "nosniff"),))
+
+    def _installation(self) -> str | None:
+        """The database's UUID (the feed's id), read once: it never changes."""
+        if self._installation_id is None:
+            with self.db.reader() as session:
+                self._installation_id = session.scalar(
+                    select(Installation.id).order_by(Installation.created_at, Installation.id)
+                )
+        return self._installation_id
 
 
 def _params(query: str) -> dict[str, str]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -14,11 +14,13 @@ from monitor.config import Config
 from monitor.events.grouping import summarize
 from monitor.records import Change, ChangeType
 from monitor.store import queries
-from monitor.web.status import error_text, ordered, source_names
+from monitor.web.status import error_kind, error_text, ordered, source_names
 
 DEFAULT_LIMIT = 200  # events on /changes and in the feed unless `limit` says otherwise
 MAX_LIMIT = 1000
 MAX_CHANGES_SHOWN = 200  # per event; a gateway adding 800 models at once is still one event
+TITLE_NAMES = 3  # models (or tokens) a title names before "(+N more)", shared between parts
+TITLE_NAME_LENGTH = 40  # a longer model id is cut in a title (the content has it whole)
 CHANGE_TYPES: tuple[str, ...] = tuple(str(t) for t in ChangeType)
 TOKEN_EVENT_TYPES: tuple[str, ...] = ("token.failing", "token.recovered")
 # What `type=` accepts on /changes: a change type, or an event type without changes.
@@ -57,6 +59,7 @@ class TimelineEntry:
     more: int = 0  # changes left out (over MAX_CHANGES_SHOWN)
     error: str | None = None
     notice: str | None = None
+    title: str = ""  # short, naming models or the error kind: the feed's entry title
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,9 +162,10 @@ def _entry(payload: Mapping[str, Any], flt: TimelineFilter) -> TimelineEntry | N
     if narrowed and len(changes) != len(payload.get("changes", ())):
         summary = summarize((Change(ChangeType(c["type"]), c["model"]) for c in changes), source)
     shown = changes[:MAX_CHANGES_SHOWN]
+    kind = str(payload["type"])
     return TimelineEntry(
         id=str(payload["id"]),
-        type=str(payload["type"]),
+        type=kind,
         occurred_at=datetime.fromisoformat(payload["occurred_at"].replace("Z", "+00:00")),
         source=source,
         tokens=tokens,
@@ -170,7 +174,57 @@ def _entry(payload: Mapping[str, Any], flt: TimelineFilter) -> TimelineEntry | N
         more=len(changes) - len(shown),
         error=error_text(payload.get("error")),
         notice=payload.get("notice"),
+        title=entry_title(kind, source, tokens, changes, payload.get("error"), summary),
     )
+
+
+def entry_title(
+    kind: str,
+    source: str,
+    tokens: Sequence[str],
+    changes: Sequence[Mapping[str, Any]],
+    error: Mapping[str, Any] | None,
+    summary: str,
+) -> str:
+    """A title a feed reader can show in a list: what happened, to which models.
+
+    "gw: added gpt-5, claude-4 (+3 more)", "gw/team-a: added x; removed y",
+    "gw/team-a failing: auth (HTTP 401)", "gw/team-a recovered". The error message (with
+    request ids and the like) and every change stay in the entry's content.
+    """
+    if kind == "token.failing":
+        return f"{_who(source, tokens)} failing: {error_kind(error) or 'error'}"
+    if kind == "token.recovered":
+        return f"{_who(source, tokens)} recovered"
+    if kind != "models.changed" or not changes:
+        return summary
+    seen = {t for c in changes for t in c.get("tokens", ())}
+    where = f"{source}/{seen.pop()}" if len(seen) == 1 else source
+    groups: dict[str, list[str]] = {"added": [], "removed": [], "changed": []}
+    for change in changes:
+        verb = change.get("type") if change.get("type") in ("added", "removed") else "changed"
+        models = groups[str(verb)]
+        if change.get("model") not in models:
+            models.append(str(change.get("model")))
+    parts = [(verb, models) for verb, models in groups.items() if models]
+    # Names shared out between the parts, at least one each: a title stays one short line.
+    each = max(1, TITLE_NAMES // len(parts))
+    said = "; ".join(f"{verb} {_names(models, each)}" for verb, models in parts)
+    return f"{where}: {said}"
+
+
+def _who(source: str, tokens: Sequence[str]) -> str:
+    return f"{source}/{_names(tokens, TITLE_NAMES)}" if tokens else source
+
+
+def _names(names: Sequence[str], limit: int) -> str:
+    shown = [_cut(name) for name in names[:limit]]
+    rest = len(names) - len(shown)
+    return ", ".join(shown) + (f" (+{rest} more)" if rest else "")
+
+
+def _cut(name: str) -> str:
+    return name if len(name) <= TITLE_NAME_LENGTH else name[: TITLE_NAME_LENGTH - 1] + "\u2026"
 
 
 def _change_line(change: Mapping[str, Any]) -> ChangeLine:
