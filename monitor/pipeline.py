@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -265,16 +265,19 @@ class Checker:
             }
             reports: list[TokenReport] = []
             outcomes: list[TokenOutcome] = []
+            checks: list[dict[str, object]] = []  # inserted together, after the loop
             for index, (token, result) in enumerate(zip(tokens, results, strict=True)):
                 try:
                     report, outcome = self._record(
-                        session, source, token, result, started, now, states.get(token.name)
+                        session, source, token, result, started, now, states.get(token.name), checks
                     )
                 except Exception as exc:
                     error = _unprocessable(source, token, exc, "recording", result.duration)
                     raise _TokenFault(index, error) from exc
                 reports.append(report)
                 outcomes.append(outcome)
+            if checks:
+                session.execute(insert(Check), checks)
             _update_backoff(session, source, results, now)
             ref = SourceRef(source.name, source.base_url)
             events = build_events(ref, outcomes, rfc3339(now), lambda: new_id("evt"))
@@ -348,7 +351,12 @@ class Checker:
                         baseline=False,
                     )
                 )
-        log.info("check source=%s outcome=skipped until=%s", source.name, rfc3339(until))
+        log.info(
+            "check source=%s outcome=skipped until=%s",
+            source.name,
+            rfc3339(until),
+            extra={"fields": {"source": source.name, "outcome": SKIPPED, "until": rfc3339(until)}},
+        )
         reports = tuple(
             TokenReport(source.name, t.name, SKIPPED, None, (), False, None, 0.0) for t in tokens
         )
@@ -374,6 +382,7 @@ class Checker:
         started: datetime,
         now: datetime,
         state: TokenState | None,
+        checks: list[dict[str, object]],
     ) -> tuple[TokenReport, TokenOutcome]:
         if state is None:
             state = TokenState(
@@ -384,8 +393,9 @@ class Checker:
                 failing=False,
             )
             session.add(state)
-        state.source = source.name
-        state.fingerprint = token.fingerprint
+        # Assigned only when different: with a thousand tokens, setting unchanged
+        # attributes costs more than the rest of the bookkeeping together.
+        _assign(state, source=source.name, fingerprint=token.fingerprint)
 
         health, transition = next_health(
             _health_of(state), result, rfc3339(now), self.config.monitor.failure_threshold
@@ -401,28 +411,31 @@ class Checker:
             changes, is_baseline, notice = self._observe(
                 session, state, models, snapshot_id, policy
             )
-            state.last_snapshot_id = snapshot_id
-            state.last_ok_at = now
-            state.flavor = result.flavor or source.flavor
+            _assign(
+                state,
+                last_snapshot_id=snapshot_id,
+                last_ok_at=now,
+                flavor=result.flavor or source.flavor,
+            )
         _store_health(state, health)
-        state.last_check_at = now
-        state.last_outcome = "ok" if isinstance(result, FetchOk) else str(result.kind)
+        outcome = "ok" if isinstance(result, FetchOk) else str(result.kind)
+        _assign(state, last_check_at=now, last_outcome=outcome)
 
         error = result if isinstance(result, FetchError) else None
-        session.add(
-            Check(
-                source=source.name,
-                token=token.name,
-                fingerprint=token.fingerprint,
-                started_at=started,
-                duration_ms=round(result.duration * 1000),
-                outcome=state.last_outcome,
-                http_status=result.status,
-                message=error.message if error else None,
-                snapshot_id=snapshot_id,
-                model_count=len(result.models) if isinstance(result, FetchOk) else None,
-                baseline=is_baseline,
-            )
+        checks.append(
+            {
+                "source": source.name,
+                "token": token.name,
+                "fingerprint": token.fingerprint,
+                "started_at": started,
+                "duration_ms": round(result.duration * 1000),
+                "outcome": outcome,
+                "http_status": result.status,
+                "message": error.message if error else None,
+                "snapshot_id": snapshot_id,
+                "model_count": len(result.models) if isinstance(result, FetchOk) else None,
+                "baseline": is_baseline,
+            }
         )
         report = TokenReport(
             source=source.name,
@@ -622,18 +635,38 @@ def _health_of(state: TokenState) -> Health:
 
 
 def _store_health(state: TokenState, health: Health) -> None:
-    state.consecutive_failures = health.consecutive_failures
-    state.failing = health.failing
-    state.failing_since = (
-        datetime.fromisoformat(health.failing_since.replace("Z", "+00:00"))
-        if health.failing_since
-        else None
+    _assign(
+        state,
+        consecutive_failures=health.consecutive_failures,
+        failing=health.failing,
+        failing_since=(
+            datetime.fromisoformat(health.failing_since.replace("Z", "+00:00"))
+            if health.failing_since
+            else None
+        ),
+        last_error=json.dumps(health.last_error.to_json()) if health.last_error else None,
     )
-    state.last_error = json.dumps(health.last_error.to_json()) if health.last_error else None
+
+
+def _assign(state: TokenState, **values: object) -> None:
+    """Set the attributes whose value changes (an unchanged one is not set at all)."""
+    current = state.__dict__
+    for name, value in values.items():
+        if name not in current or current[name] != value:
+            setattr(state, name, value)
 
 
 def _log_check(report: TokenReport) -> None:
+    fields: dict[str, object] = {
+        "source": report.source,
+        "token": report.token,
+        "outcome": report.outcome,
+        "duration_ms": round(report.duration * 1000),
+    }
     if report.error is None:
+        fields.update(
+            models=report.model_count or 0, changes=len(report.changes), baseline=report.baseline
+        )
         log.info(
             "check source=%s token=%s outcome=ok models=%d changes=%d%s duration_ms=%d",
             report.source,
@@ -642,8 +675,10 @@ def _log_check(report: TokenReport) -> None:
             len(report.changes),
             " baseline=yes" if report.baseline else "",
             round(report.duration * 1000),
+            extra={"fields": fields},
         )
     else:
+        fields.update(status=report.error.status, error=report.error.message)
         log.warning(
             "check source=%s token=%s outcome=%s status=%s duration_ms=%d: %s",
             report.source,
@@ -652,4 +687,5 @@ def _log_check(report: TokenReport) -> None:
             report.error.status,
             round(report.duration * 1000),
             report.error.message,
+            extra={"fields": fields},
         )
