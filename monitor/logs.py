@@ -13,18 +13,31 @@ goes through `printable`, so an ESC or newline from a remote server shows as `\\
 `\\n` instead of acting on the terminal or forging a log line. JSON lines scrub every field
 before encoding, so a secret holding `"` or `\\` cannot slip past the mask as its escaped
 spelling.
+
+Under systemd (stderr connected to the journal, see `journal_stream`), every line starts
+with its sd-daemon priority (`<3>` error, `<4>` warning, `<6>` info, `<7>` debug), which
+journald strips and stores as the entry's PRIORITY, so `journalctl -p warning` filters;
+text lines then carry no time of their own, as journald stamps each entry.
+
+Structured fields: a log call passes them as `extra={"fields": {"source": ..., ...}}`.
+Text lines ignore them (the message already says `source=gw token=team-a ...`); JSON lines
+carry each as a top-level key beside `time`, `level`, `logger` and `message` (which it
+never replaces), so a log shipper can filter on `outcome` without parsing the message.
+Numbers and booleans stay JSON numbers and booleans; strings are scrubbed like the rest.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
+import os
 import re
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from contextlib import suppress
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 from monitor.printable import json_text, printable
@@ -181,12 +194,50 @@ class _Scrubber:
         return self._pattern.sub(lambda m: self._masks[m.group()], text)
 
 
-class TextFormatter(logging.Formatter):
-    """`time level logger: message`, scrubbed, with upstream control characters shown."""
+# sd-daemon(3) priorities by logging level, most severe first.
+PRIORITIES = ((logging.CRITICAL, 2), (logging.ERROR, 3), (logging.WARNING, 4), (logging.INFO, 6))
 
-    def __init__(self, scrub: _Scrubber) -> None:
-        super().__init__("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+
+def priority(levelno: int) -> int:
+    """The syslog priority of a logging level: 2 critical, 3 error, 4 warning, 6 info,
+    7 debug (5, notice, has no logging level)."""
+    for level, value in PRIORITIES:
+        if levelno >= level:
+            return value
+    return 7
+
+
+def journal_stream(stream: IO[str], environ: Mapping[str, str] = os.environ) -> bool:
+    """Whether `stream` writes to the systemd journal.
+
+    systemd sets JOURNAL_STREAM to `device:inode` (decimal) of the stream it connected
+    to the journal; as it documents, the variable alone proves nothing (a child process
+    inherits it with its stderr redirected elsewhere), so the stream's own device and
+    inode must match.
+    """
+    value = environ.get("JOURNAL_STREAM", "")
+    device, _, inode = value.partition(":")
+    if not (device.isdigit() and inode.isdigit()):
+        return False
+    try:
+        stat = os.fstat(stream.fileno())
+    except (AttributeError, OSError, ValueError):  # no file behind it (a test's StringIO)
+        return False
+    return (stat.st_dev, stat.st_ino) == (int(device), int(inode))
+
+
+class TextFormatter(logging.Formatter):
+    """`time level logger: message`, scrubbed, with upstream control characters shown.
+
+    For the journal (`journal=True`): `<priority>level logger: message`, each line of a
+    traceback prefixed too (journald makes each line an entry of its own), no time.
+    """
+
+    def __init__(self, scrub: _Scrubber, *, journal: bool = False) -> None:
+        fmt = "%(levelname)-7s %(name)s: %(message)s"
+        super().__init__(fmt if journal else f"%(asctime)s {fmt}")
         self._scrub = scrub
+        self._journal = journal
 
     def formatMessage(self, record: logging.LogRecord) -> str:
         record.message = printable(self._scrub(record.message))
@@ -200,18 +251,28 @@ class TextFormatter(logging.Formatter):
         return "\n".join(printable(self._scrub(line)) for line in stack_info.split("\n"))
 
     def format(self, record: logging.LogRecord) -> str:
-        return self._scrub(super().format(record))
+        text = self._scrub(super().format(record))
+        if not self._journal:
+            return text
+        prefix = f"<{priority(record.levelno)}>"
+        return "\n".join(prefix + line for line in text.split("\n"))
+
+
+# The keys of every JSON line; a field of the same name never replaces one.
+_JSON_KEYS = ("time", "level", "logger", "message", "exception", "stack")
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line; every field scrubbed before it is encoded."""
+    """One JSON object per line, with the record's `fields` as keys of their own; every
+    field scrubbed before it is encoded. For the journal, prefixed with the priority."""
 
-    def __init__(self, scrub: _Scrubber) -> None:
+    def __init__(self, scrub: _Scrubber, *, journal: bool = False) -> None:
         super().__init__()
         self._scrub = scrub
+        self._journal = journal
 
     def format(self, record: logging.LogRecord) -> str:
-        entry = {
+        entry: dict[str, Any] = {
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
@@ -222,15 +283,33 @@ class JsonFormatter(logging.Formatter):
         if record.stack_info:
             entry["stack"] = self.formatStack(record.stack_info)
         entry = {key: self._scrub(value) for key, value in entry.items()}
+        fields = getattr(record, "fields", None)
+        if isinstance(fields, Mapping):
+            for key, value in fields.items():
+                if str(key) not in _JSON_KEYS:
+                    entry[str(key)] = self._value(value)
         # The encoded line is scrubbed once more: the JSON-escaped spellings are masks too.
-        return self._scrub(json_text(json.dumps(entry, ensure_ascii=False)))
+        line = self._scrub(json_text(json.dumps(entry, ensure_ascii=False)))
+        return f"<{priority(record.levelno)}>{line}" if self._journal else line
+
+    def _value(self, value: Any) -> Any:
+        """A field as JSON: numbers, booleans and null as they are (non-finite numbers,
+        which JSON cannot carry, as their names), anything else as scrubbed text."""
+        if value is None or isinstance(value, bool | int):
+            return value
+        if isinstance(value, float):
+            return value if math.isfinite(value) else str(value)
+        return self._scrub(value if isinstance(value, str) else str(value))
 
 
 def setup(level: int = logging.INFO, fmt: str = "text", secrets: Iterable[str] = ()) -> None:
-    """Configure the `monitor` logger tree (and third-party warnings) on stderr."""
+    """Configure the `monitor` logger tree (and third-party warnings) on stderr,
+    prefixed with priorities when stderr is the journal."""
     scrub = _Scrubber(secrets)
+    journal = journal_stream(sys.stderr)
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter(scrub) if fmt == "json" else TextFormatter(scrub))
+    formatter = JsonFormatter if fmt == "json" else TextFormatter
+    handler.setFormatter(formatter(scrub, journal=journal))
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)

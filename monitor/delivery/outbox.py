@@ -308,10 +308,23 @@ class Dispatcher:
             "last_error": result.error or None,
         }
         schedule = self.config.monitor.retry_schedule
+        fields: dict[str, Any] = {
+            "delivery": delivery.id,
+            "channel": delivery.channel,
+            "attempt": attempts,
+            "status": result.status,
+            "duration_ms": round(duration * 1000),
+        }
         if result.ok:
             values.update(state="sent", sent_at=now)
             report = DispatchReport(sent=1)
-            log.info("delivery %s to %s sent (attempt %d)", delivery.id, delivery.channel, attempts)
+            log.info(
+                "delivery %s to %s sent (attempt %d)",
+                delivery.id,
+                delivery.channel,
+                attempts,
+                extra={"fields": {**fields, "result": "sent"}},
+            )
         elif result.permanent or attempts > len(schedule):
             values.update(state="dead")
             report = DispatchReport(dead=1)
@@ -321,6 +334,7 @@ class Dispatcher:
                 delivery.channel,
                 attempts,
                 result.error,
+                extra={"fields": {**fields, "result": "dead", "error": result.error}},
             )
         else:
             delay = backoff(schedule, attempts, result.retry_after, self._rng)
@@ -336,6 +350,14 @@ class Dispatcher:
                 attempts,
                 delay,
                 result.error,
+                extra={
+                    "fields": {
+                        **fields,
+                        "result": "retried",
+                        "retry_in_s": round(delay),
+                        "error": result.error,
+                    }
+                },
             )
         with self.db.session() as session:
             session.execute(
