@@ -9,6 +9,7 @@ import sys
 import time
 import tomllib
 import zipfile
+from datetime import UTC, datetime
 from email.parser import HeaderParser
 from pathlib import Path
 
@@ -125,6 +126,23 @@ def test_no_install_hint_names_the_unrelated_model_monitor_distribution() -> Non
     )
     assert "pip install 'llm-model-monitor[apprise]'" in hints
     assert "pip install 'llm-model-monitor[postgres]'" in hints
+
+
+def test_the_atom_feed_names_the_distribution_as_its_generator() -> None:
+    from xml.etree import ElementTree as ET
+
+    from monitor.web.feed import build_feed
+    from monitor.web.timeline import TimelineFilter, TimelineView
+
+    empty = TimelineView(
+        filter=TimelineFilter(), entries=(), capped=False, generated_at=datetime.now(UTC)
+    )
+    root = ET.fromstring(build_feed(empty))  # noqa: S314 - our own feed, under test
+    generator = root.find("{http://www.w3.org/2005/Atom}generator")
+    assert generator is not None
+    assert generator.text == DISTRIBUTION
+    assert generator.get("version") == monitor.__version__
+    assert generator.get("uri") == monitor.HOMEPAGE
 
 
 def test_readme_links_work_on_a_package_index_page() -> None:
