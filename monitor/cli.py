@@ -43,6 +43,7 @@ from monitor import __version__, logs
 from monitor.clock import rfc3339, utcnow
 from monitor.config import Config, ConfigError
 from monitor.config.discovery import (
+    WriteRefused,
     default_config_path,
     default_database_url,
     find_config,
@@ -83,7 +84,27 @@ Exit codes:
   74  standard output is closed or cannot be written
   78  bad config or command-line usage
   141 standard output's reader went away (e.g. `| head`), as for SIGPIPE
+
+\b
+Config file: --config PATH, else $MODEL_MONITOR_CONFIG, else the first found of
+  $CONFIGURATION_DIRECTORY/config.toml         (systemd)
+  $XDG_CONFIG_HOME/model-monitor/config.toml   ($XDG_CONFIG_HOME: ~/.config)
+  /etc/model-monitor/config.toml
+
+\b
+Shell completion (commands, options, token and source names):
+  bash, in ~/.bashrc: eval "$(_MODEL_MONITOR_COMPLETE=bash_source model-monitor)"
+  zsh, in ~/.zshrc:   eval "$(_MODEL_MONITOR_COMPLETE=zsh_source model-monitor)"
+  fish, once:
+    _MODEL_MONITOR_COMPLETE=fish_source model-monitor \\
+      > ~/.config/fish/completions/model-monitor.fish
 """
+
+# Click's shell completion: the shell sets this to `bash_source`, `bash_complete`, ...
+COMPLETE_VAR = "_MODEL_MONITOR_COMPLETE"
+
+# Every state of an outbox row: `deliveries --state`, and `status`, which counts each.
+DELIVERY_STATES = ("pending", "held", "sent", "dead", "batched")
 
 log = logging.getLogger("monitor.cli")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -167,6 +188,50 @@ class App:
         return self._db
 
 
+def _configured_names(table: str) -> Callable[..., list[str]]:
+    """Shell completion for --token / --source: the names in the config's `table`, read
+    from the file as it is (no secrets resolved, nothing fails)."""
+
+    def complete(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
+        import tomllib
+
+        try:
+            path = find_config(ctx.find_root().params.get("config_path"), os.environ)
+            with path.open("rb") as file:
+                entries = tomllib.load(file).get(table, [])
+            names = [e.get("name") for e in entries if isinstance(e, dict)]
+        except Exception:  # completion must never print an error into the command line
+            return []
+        return [n for n in names if isinstance(n, str) and n.startswith(incomplete)]
+
+    return complete
+
+
+def token_option(help_text: str, *, multiple: bool = True) -> Callable[[F], F]:
+    """`--token NAME`, repeatable unless not `multiple`; completes configured names."""
+    return click.option(
+        "--token",
+        "tokens" if multiple else "token",
+        multiple=multiple,
+        required=not multiple,
+        metavar="NAME",
+        help=help_text,
+        shell_complete=_configured_names("tokens"),
+    )
+
+
+def source_option(help_text: str) -> Callable[[F], F]:
+    """`--source NAME`, repeatable; completes configured names."""
+    return click.option(
+        "--source",
+        "sources",
+        multiple=True,
+        metavar="NAME",
+        help=help_text,
+        shell_complete=_configured_names("sources"),
+    )
+
+
 def format_option(*choices: str) -> Callable[[F], F]:
     """`--format`, defaulting to the first choice."""
     return click.option(
@@ -181,7 +246,12 @@ def fail(message: str, code: int) -> NoReturn:
 
 @click.group(epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="model-monitor")
-@click.option("--config", "config_path", metavar="PATH", help="Config file (default: see README).")
+@click.option(
+    "--config",
+    "config_path",
+    metavar="PATH",
+    help="Config file (default: the first found, see below).",
+)
 @click.option(
     "--database", "database_url", metavar="URL", help="Database URL; overrides the config."
 )
@@ -210,9 +280,37 @@ def cli(
 
 @cli.command()
 @click.argument("path", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--systemd",
+    "units_dir",
+    metavar="DIR",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Instead: write the systemd units into DIR (e.g. /etc/systemd/system).",
+)
+@click.option(
+    "--executable",
+    metavar="PATH",
+    default="/usr/local/bin/model-monitor",
+    show_default=True,
+    help="With --systemd: the binary ExecStart= runs.",
+)
+@click.option(
+    "--example",
+    metavar="PATH|-",
+    help="Instead: write the full commented example config to PATH (- for stdout).",
+)
 @click.pass_obj
-def init(app: App, path: Path | None) -> None:
-    """Write a commented starter config (never overwrites)."""
+def init(
+    app: App, path: Path | None, units_dir: Path | None, executable: str, example: str | None
+) -> None:
+    """Write a commented starter config (never overwrites).
+
+    With --systemd DIR, write the service, check service and timer units instead; with
+    --example PATH, the example config that documents every key. Neither overwrites.
+    """
+    if units_dir is not None or example is not None:
+        _init_shipped(path, units_dir, executable, example)
+        return
     if path is None:
         path = Path(app.config_path) if app.config_path else default_config_path(os.environ)
     write_starter_config(path)
@@ -220,6 +318,35 @@ def init(app: App, path: Path | None) -> None:
         f"wrote {path}\nnext: set the token variables it names, then "
         f"`model-monitor --config {path} config check`"
     )
+
+
+def _init_shipped(
+    path: Path | None, units_dir: Path | None, executable: str, example: str | None
+) -> None:
+    """`init --systemd DIR` and `init --example PATH|-`: the files shipped in the package."""
+    from monitor.shipped import InstallError, example_config, write_example, write_units
+
+    if path is not None or (units_dir is not None and example is not None):
+        fail("init: give one of PATH, --systemd DIR or --example PATH", EXIT_CONFIG)
+    try:
+        if example == "-":
+            click.echo(example_config(), nl=False)
+        elif example is not None:
+            written = write_example(example)
+            click.echo(
+                f"wrote {written}\nnext: keep what you need, then "
+                f"`model-monitor --config {written} config check`"
+            )
+        elif units_dir is not None:
+            units = write_units(units_dir, executable)
+            click.echo("\n".join(f"wrote {unit}" for unit in units))
+            click.echo(
+                "next: put each token in /etc/model-monitor/credentials/NAME (the directory "
+                "must exist), then `systemctl daemon-reload` and enable "
+                "model-monitor.service or model-monitor-check.timer, not both"
+            )
+    except InstallError as exc:
+        fail(str(exc), EXIT_CONFIG)
 
 
 @cli.group("config")
@@ -268,9 +395,10 @@ def config_check(app: App) -> None:
     click.echo(f"channels ({len(config.channels)}):")
     for channel in config.channels:
         assert channel.type in CHANNELS
-        filters = f" models={list(channel.models)}" if channel.models else ""
-        filters += f" exclude={list(channel.exclude_models)}" if channel.exclude_models else ""
-        click.echo(f"  {channel.name}: {channel.type} events={list(channel.events)}{filters}")
+        filters = f" models={','.join(channel.models)}" if channel.models else ""
+        filters += f" exclude={','.join(channel.exclude_models)}" if channel.exclude_models else ""
+        events = ",".join(channel.events)
+        click.echo(printable(f"  {channel.name}: {channel.type} events={events}{filters}"))
     click.echo("ok")
 
 
@@ -291,9 +419,15 @@ def _detected_flavors(app: App, config: Config) -> dict[str, str]:
 
 
 @contextmanager
-def _runtime(app: App, *, dispatch: bool = True, create: bool = True) -> Iterator[tuple[Any, Any]]:
+def _runtime(
+    app: App, *, dispatch: bool = True, create: bool = True, machine_output: bool = False
+) -> Iterator[tuple[Any, Any]]:
     """Checker and dispatcher over the database, created if missing (unless not `create`)
-    and migrated."""
+    and migrated.
+
+    With `machine_output` (the command prints a JSON document), stdout channels print
+    their alerts to standard error instead, so standard output holds the document alone.
+    """
     from monitor.delivery.outbox import Dispatcher
     from monitor.delivery.registry import build_channels
     from monitor.heap import freeze_startup_objects
@@ -301,7 +435,8 @@ def _runtime(app: App, *, dispatch: bool = True, create: bool = True) -> Iterato
 
     config = app.config()
     db = app.db(config, create=create)
-    channels = build_channels(config) if dispatch else {}
+    console = sys.stderr if machine_output else None
+    channels = build_channels(config, console=console) if dispatch else {}
     try:
         checker, dispatcher = Checker(config, db), Dispatcher(config, db, channels)
         freeze_startup_objects()
@@ -313,29 +448,29 @@ def _runtime(app: App, *, dispatch: bool = True, create: bool = True) -> Iterato
 
 
 @cli.command()
-@click.option(
-    "--token", "tokens", multiple=True, metavar="NAME", help="Only this token (repeatable)."
-)
+@token_option("Only this token (repeatable).")
 @click.option("--dry-run", is_flag=True, help="Poll and diff, but store and send nothing.")
 @click.option("--exit-code", is_flag=True, help="Exit 1 when changes were found.")
 @format_option("text", "json")
 @click.pass_obj
 def check(app: App, tokens: tuple[str, ...], dry_run: bool, exit_code: bool, fmt: str) -> None:
-    """Run one cycle: poll, store, diff, deliver, print a summary (cron mode)."""
+    """Run one cycle: poll, store, diff, deliver, print a summary (cron mode).
+
+    With -q, only tokens that changed or failed are listed, and deliveries only when some
+    are retrying or dead: an unchanged, successful run prints nothing, so cron mails only
+    when there is news. With --format json, stdout channels print to standard error.
+    """
     config = _config_with_tokens(app)
-    unknown = sorted(set(tokens) - {t.name for t in config.tokens})
-    if unknown:
-        fail(
-            f"unknown token(s): {', '.join(unknown)}; see `model-monitor config check`", EXIT_CONFIG
-        )
-    with _runtime(app, dispatch=not dry_run) as (checker, dispatcher):
+    _require_known(config, None, tokens=tokens)
+    machine = fmt == "json"
+    with _runtime(app, dispatch=not dry_run, machine_output=machine) as (checker, dispatcher):
         count = len(tokens) if tokens else len(config.tokens)
         with _progress(count) as advance:
             checker.on_fetched = advance
             reports = checker.check(tokens, dry_run=dry_run)
         delivered = dispatcher.run_once() if not dry_run else None
     token_reports = [t for r in reports for t in r.tokens]
-    if fmt == "json":
+    if machine:
         from monitor.output import to_json
 
         click.echo(
@@ -355,15 +490,23 @@ def check(app: App, tokens: tuple[str, ...], dry_run: bool, exit_code: bool, fmt
             )
         )
     else:
-        for t in token_reports:
-            click.echo(printable(_token_line(t)))
-        if delivered is not None and (delivered.sent or delivered.retried or delivered.dead):
-            click.echo(
+        quiet = app.verbosity < 0
+        lines = [
+            printable(_token_line(t))
+            for t in token_reports
+            if not quiet or t.error is not None or t.changes
+        ]
+        if delivered is not None and (
+            delivered.retried or delivered.dead or (delivered.sent and not quiet)
+        ):
+            lines.append(
                 f"deliveries: {delivered.sent} sent, {delivered.retried} retrying, "
                 f"{delivered.dead} dead"
             )
-        if dry_run:
-            click.echo("dry run: nothing was stored or sent")
+        if dry_run and (lines or not quiet):
+            lines.append("dry run: nothing was stored or sent")
+        for line in lines:
+            click.echo(line)
     if any(t.error for t in token_reports):
         sys.exit(EXIT_CHECK_FAILED)
     if exit_code and any(t.changes for t in token_reports):
@@ -394,6 +537,42 @@ def _config_with_tokens(app: App) -> Config:
     if not config.tokens:
         fail(f"{config.path}: no [[tokens]] configured, nothing to check", EXIT_CONFIG)
     return config
+
+
+def _require_known(
+    config: Config | None,
+    session: Any,
+    *,
+    tokens: tuple[str, ...] = (),
+    sources: tuple[str, ...] = (),
+) -> None:
+    """Exit 78 naming what exists when a --token or --source names nothing known.
+
+    Known means configured, or recorded in the database (when `session` is given): the
+    history of a token since removed from the config stays readable. The message lists
+    the configured names, or without a config the recorded ones.
+    """
+    recorded: list[Any] = []
+    if session is not None:
+        from monitor.store.queries import token_statuses
+
+        recorded = token_statuses(session)
+    asked_for = (
+        ("token", tokens, [t.name for t in config.tokens] if config else None, "token"),
+        ("source", sources, [s.name for s in config.sources] if config else None, "source"),
+    )
+    for kind, asked, configured, attribute in asked_for:
+        seen = sorted({getattr(s, attribute) for s in recorded})
+        unknown = [n for n in dict.fromkeys(asked) if n not in {*(configured or ()), *seen}]
+        if not unknown:
+            continue
+        named = f"no {kind}{'s' if len(unknown) > 1 else ''} named {', '.join(unknown)}"
+        if configured is not None:
+            fail(printable(f"{named} (configured: {', '.join(configured) or 'none'})"), EXIT_CONFIG)
+        fail(
+            printable(f"{named} in the database (recorded: {', '.join(seen) or 'none'})"),
+            EXIT_CONFIG,
+        )
 
 
 def _token_line(t: Any) -> str:
@@ -439,22 +618,24 @@ def run(app: App) -> None:
 
 
 @cli.command()
-@click.option("--token", metavar="NAME", help="Only this token.")
+@token_option("Only this token (repeatable).")
 @format_option("table", "json", "csv")
 @click.pass_obj
-def models(app: App, token: str | None, fmt: str) -> None:
+def models(app: App, tokens: tuple[str, ...], fmt: str) -> None:
     """The models each token sees now (its last successful check)."""
     from monitor.output import emit, model_table
     from monitor.store.queries import last_models, token_statuses
     from monitor.store.snapshots import SnapshotStore
 
-    db = app.read_db(app.optional_config())
+    config = app.optional_config()
+    db = app.read_db(config)
     store = SnapshotStore()
     seen: list[tuple[str, ModelRecord]] = []
     with db.reader() as session:
-        names = [s.token for s in token_statuses(session) if token in (None, s.token)]
-        if token and not names:
-            fail(f"no checks recorded for token {token!r}", EXIT_CONFIG)
+        _require_known(config, session, tokens=tokens)
+        names = [s.token for s in token_statuses(session) if not tokens or s.token in tokens]
+        if tokens and not names:
+            fail(f"no checks recorded for token {', '.join(tokens)}", EXIT_CONFIG)
         for name in names:
             found = last_models(session, store, name)
             if found is not None:
@@ -464,26 +645,40 @@ def models(app: App, token: str | None, fmt: str) -> None:
 
 
 @cli.command()
-@click.option("--token", metavar="NAME", help="Only events involving this token.")
-@click.option("--source", metavar="NAME", help="Only this source.")
+@token_option("Only events involving this token (repeatable).")
+@source_option("Only this source (repeatable).")
 @click.option("--since", default="7d", show_default=True, help="How far back (30m, 12h, 7d).")
 @format_option("text", "json")
 @click.pass_obj
-def history(app: App, token: str | None, source: str | None, since: str, fmt: str) -> None:
-    """Past events and their changes, oldest first."""
+def history(
+    app: App, tokens: tuple[str, ...], sources: tuple[str, ...], since: str, fmt: str
+) -> None:
+    """Past events and their changes, and baselines recorded, oldest first."""
     from monitor.delivery.templates import render
     from monitor.output import to_json
     from monitor.store.queries import baselines_since, events_since
 
     start = utcnow() - timedelta(seconds=_duration(since, "--since"))
-    db = app.read_db(app.optional_config())
+    config = app.optional_config()
+    db = app.read_db(config)
     with db.reader() as session:
-        events = events_since(session, start, token=token, source=source)
+        _require_known(config, session, tokens=tokens, sources=sources)
+        one_source = sources[0] if len(set(sources)) == 1 else None
+        events = [
+            e
+            for e in events_since(session, start, source=one_source)
+            if (not sources or e.get("source", {}).get("name") in sources)
+            and (not tokens or set(tokens) & set(e.get("tokens", ())))
+        ]
         baselines = [
-            b for b in baselines_since(session, start, token) if source in (None, b.source)
+            b
+            for b in baselines_since(session, start)
+            if (not sources or b.source in sources) and (not tokens or b.token in tokens)
         ]
     if fmt == "json":
-        click.echo(to_json(events))
+        entries = [(e["occurred_at"], e) for e in events]
+        entries += [(rfc3339(b.started_at), _baseline_json(b, config)) for b in baselines]
+        click.echo(to_json([entry for _, entry in sorted(entries, key=lambda item: item[0])]))
         return
     lines = [
         (
@@ -499,27 +694,58 @@ def history(app: App, token: str | None, source: str | None, since: str, fmt: st
         click.echo(f"no events since {rfc3339(start)}")
 
 
+def _baseline_json(check: Any, config: Config | None) -> dict[str, Any]:
+    """A baseline in `history --format json`: shaped like the events around it, with
+    the type "baseline" (and the source's base_url when the config still has it)."""
+    source = {"name": check.source}
+    for configured in config.sources if config else ():
+        if configured.name == check.source:
+            source["base_url"] = configured.base_url
+    return {
+        "type": "baseline",
+        "occurred_at": rfc3339(check.started_at),
+        "source": source,
+        "tokens": [check.token],
+        "summary": f"baseline of {check.token}: {check.model_count} models",
+        "models": check.model_count,
+    }
+
+
 @cli.command()
-@click.option("--token", required=True, metavar="NAME")
+@token_option("The token whose snapshots to compare.", multiple=False)
 @click.option(
     "--from", "from_id", type=int, metavar="ID", help="Older snapshot id (default: previous)."
 )
 @click.option("--to", "to_id", type=int, metavar="ID", help="Newer snapshot id (default: latest).")
+@format_option("text", "json")
 @click.pass_obj
-def diff(app: App, token: str, from_id: int | None, to_id: int | None) -> None:
-    """The difference between two stored snapshots of a token."""
+def diff(app: App, token: str, from_id: int | None, to_id: int | None, fmt: str) -> None:
+    """The difference between two stored snapshots of a token.
+
+    \b
+    Text, one line per change:
+      + MODEL [endpoint types]     added
+      - MODEL                      removed
+      ~ MODEL endpoint types: +gained -lost
+      ~ MODEL FIELD: before -> after (+percent%)
+    """
     from monitor.diff import diff_models
+    from monitor.events.grouping import summarize
+    from monitor.output import change_line, to_json
     from monitor.store.queries import snapshot_history
     from monitor.store.snapshots import SnapshotStore
 
-    db = app.read_db(app.optional_config())
+    config = app.optional_config()
+    db = app.read_db(config)
     store = SnapshotStore()
     with db.reader() as session:
+        _require_known(config, session, tokens=(token,))
         seen = snapshot_history(session, token)
-        click.echo(
-            "snapshots (newest first): "
-            + (", ".join(f"{sid} ({rfc3339(when)})" for sid, when in seen[:10]) or "none")
-        )
+        if fmt == "text":
+            click.echo(
+                "snapshots (newest first): "
+                + (", ".join(f"{sid} ({rfc3339(when)})" for sid, when in seen[:10]) or "none")
+            )
         if to_id is None:
             to_id = seen[0][0] if seen else None
         if from_id is None:
@@ -531,16 +757,28 @@ def diff(app: App, token: str, from_id: int | None, to_id: int | None) -> None:
         except LookupError as exc:
             fail(str(exc), EXIT_CONFIG)
     changes = diff_models(before, after)
+    summary = summarize(changes, "").removesuffix(" on ")
+    if fmt == "json":
+        taken = dict(seen)
+
+        def side(sid: int, models: dict[str, ModelRecord]) -> dict[str, Any]:
+            at = taken.get(sid)
+            return {"snapshot": sid, "taken_at": rfc3339(at) if at else None, "models": len(models)}
+
+        document = {
+            "token": token,
+            "from": side(from_id, before),
+            "to": side(to_id, after),
+            "summary": summary,
+            "changes": [{k: v for k, v in c.to_json().items() if k != "tokens"} for c in changes],
+        }
+        click.echo(to_json(document))
+        return
     click.echo(
-        f"snapshot {from_id} ({len(before)} models) -> {to_id} ({len(after)} models): "
-        f"{len(changes)} change(s)"
+        f"snapshot {from_id} ({len(before)} models) -> {to_id} ({len(after)} models): {summary}"
     )
     for change in changes:
-        data = change.to_json()
-        data.pop("tokens", None)
-        detail = {k: v for k, v in data.items() if k not in ("type", "model")}
-        line = f"  {data['type']:<24} {change.model}  {detail if detail else ''}".rstrip()
-        click.echo(printable(line))
+        click.echo(printable(f"  {change_line(change)}"))
 
 
 @cli.command()
@@ -573,6 +811,7 @@ def status(app: App, fmt: str) -> None:
                 health,
             ]
         )
+    counts = {state: counts.get(state, 0) for state in DELIVERY_STATES} | counts
     records = {
         "tokens": [asdict(s) for s in statuses],
         "deliveries": counts,
@@ -606,7 +845,7 @@ def status(app: App, fmt: str) -> None:
 @cli.command()
 @click.option(
     "--state",
-    type=click.Choice(["pending", "held", "sent", "dead", "batched"]),
+    type=click.Choice(DELIVERY_STATES),
     help="Only this state.",
 )
 @click.option("--id", "show_id", metavar="ID", help="One delivery with all its attempts.")
@@ -628,14 +867,23 @@ def deliveries(
     from monitor.store import queries
 
     if retry_id or retry_dead:
-        with _runtime(app, create=False) as (_, dispatcher):  # replays need an outbox
+        machine = fmt == "json"
+        # Replays need an outbox; stdout channels print to stderr under a JSON document.
+        with _runtime(app, create=False, machine_output=machine) as (_, dispatcher):
             count = outbox.retry(dispatcher.db, delivery_id=retry_id, dead=retry_dead)
             if retry_id and not count:
                 fail(f"no delivery {retry_id!r}", EXIT_CONFIG)
             report = dispatcher.run_once()
-        click.echo(
-            f"requeued {count}; {report.sent} sent, {report.retried} retrying, {report.dead} dead"
-        )
+        if machine:
+            from monitor.output import to_json
+
+            done = {"sent": report.sent, "retrying": report.retried, "dead": report.dead}
+            click.echo(to_json({"requeued": count, **done}))
+        else:
+            click.echo(
+                f"requeued {count}; {report.sent} sent, {report.retried} retrying, "
+                f"{report.dead} dead"
+            )
         return
     db = app.read_db(app.optional_config())
     if show_id:
@@ -998,6 +1246,11 @@ def _run(args: list[str], apps: list[App]) -> NoReturn:
         if isinstance(ctx.obj, App):
             apps.append(ctx.obj)
 
+    instruction = os.environ.get(COMPLETE_VAR)
+    if instruction:  # the shell asks for its completion script, or for completions
+        from click.shell_completion import shell_complete
+
+        sys.exit(shell_complete(cli, {}, "model-monitor", COMPLETE_VAR, instruction))
     # Not cli.main(): click's own handling turns a broken pipe into exit 1.
     try:
         with cli.make_context("model-monitor", list(args)) as ctx:
@@ -1013,6 +1266,8 @@ def _run(args: list[str], apps: list[App]) -> NoReturn:
     except click.ClickException as exc:
         exc.show()
         sys.exit(EXIT_CONFIG)
+    except WriteRefused as exc:
+        fail(str(exc), EXIT_CONFIG)
     except ConfigError as exc:
         click.echo("error: the configuration is not valid:", err=True)
         for problem in exc.problems:

@@ -23,7 +23,7 @@ from typing import Any
 import click
 
 from monitor.printable import json_text, printable
-from monitor.records import ModelRecord, number
+from monitor.records import Change, ChangeType, ModelRecord, number
 
 
 def cell(value: Any) -> str:
@@ -100,6 +100,44 @@ def model_table(
         row.append(" ".join(f"{k}={cell(v)}" for k, v in rest.items()) or None)
         rows.append(row)
     return headers, rows
+
+
+def value_text(value: Any) -> str:
+    """A field value as `diff` shows it: strings and numbers as they are, anything else
+    (lists, tables, booleans) as compact JSON."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+
+
+def change_line(change: Change) -> str:
+    """One change as a line for people, the way the text alerts write it:
+
+    `+ MODEL [endpoint types]`, `- MODEL`, `~ MODEL endpoint types: +gained -lost`,
+    `~ MODEL FIELD: before -> after (+1.25%)`, `~ MODEL FIELD: set to after`,
+    `~ MODEL FIELD: before -> (removed)`. Not yet through `printable`.
+    """
+    if change.type is ChangeType.ADDED:
+        types = change.record.endpoint_types if change.record is not None else None
+        return f"+ {change.model}" + (f" [{', '.join(sorted(types))}]" if types else "")
+    if change.type is ChangeType.REMOVED:
+        return f"- {change.model}"
+    if change.type is ChangeType.ENDPOINT_TYPES_CHANGED:
+        moves = [f"+{t}" for t in change.gained] + [f"-{t}" for t in change.lost]
+        return f"~ {change.model} endpoint types: {' '.join(moves)}"
+    data = change.to_json()
+    before, after = data.get("before"), data.get("after")
+    if before is None:
+        move = f"set to {value_text(after)}"
+    elif after is None:
+        move = f"{value_text(before)} -> (removed)"
+    else:
+        move = f"{value_text(before)} -> {value_text(after)}"
+    if data.get("percent") is not None:
+        move += f" ({data['percent']:+.2f}%)"
+    return f"~ {change.model} {change.field}: {move}"
 
 
 def _default(value: Any) -> Any:

@@ -1007,7 +1007,7 @@ def test_starter_config_loads(tmp_path: Path) -> None:
     assert [t.name for t in config.tokens] == ["team-a", "team-b"]
     assert [c.type for c in config.channels] == ["stdout"]
     assert config.sources[0].flavor == "new-api"
-    with pytest.raises(ConfigError, match="already exists; refusing to overwrite"):
+    with pytest.raises(ConfigError, match="already exists; not overwriting it"):
         write_starter_config(path)
 
 

@@ -109,6 +109,14 @@ def default_database_url(environ: Mapping[str, str] | None = None) -> str:
     return f"sqlite:///{default_database_path(environ)}"
 
 
+class WriteRefused(ConfigError):
+    """`init` will not or cannot write its file: one plain sentence naming the path and
+    what to do (exit 78), not a list of problems with a configuration."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__([message])
+
+
 def starter_config() -> str:
     """The commented starter config that `init` writes (shipped as package data)."""
     return resources.files("monitor.config").joinpath("starter.toml").read_text("utf-8")
@@ -125,28 +133,21 @@ def write_starter_config(path: Path) -> None:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError as exc:
         if Path(exc.filename or path) == path:
-            raise ConfigError(
-                [
-                    f"{path}: already exists; refusing to overwrite it. "
-                    "Edit it, or choose another path"
-                ]
+            raise WriteRefused(
+                f"{path} already exists; not overwriting it (remove it or give another path)"
             ) from None
-        raise ConfigError(
-            [
-                f"{path}: cannot create it: {exc.filename} is a file, not a directory; "
-                "choose another path"
-            ]
+        raise WriteRefused(
+            f"{path}: cannot create it: {exc.filename} is a file, not a directory; "
+            "give another path"
         ) from None
     except OSError as exc:
-        raise ConfigError(
-            [f"{path}: cannot create it: {_reason(exc)}; choose another path"]
-        ) from None
+        raise WriteRefused(f"{path}: cannot create it: {_reason(exc)}; give another path") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             out.write(starter_config())
     except OSError as exc:
         path.unlink(missing_ok=True)  # never leave half a starter behind
-        raise ConfigError([f"{path}: cannot write it: {_reason(exc)}"]) from None
+        raise WriteRefused(f"{path}: cannot write it: {_reason(exc)}") from None
 
 
 def _reason(exc: OSError) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TextIO
+
 from monitor.config.model import Config
 from monitor.delivery import samples
 from monitor.delivery.apprise import AppriseChannel
@@ -21,9 +23,21 @@ CHANNELS: dict[str, type[Channel]] = {
 }
 
 
-def build_channels(config: Config) -> dict[str, Channel]:
+def build_channels(config: Config, *, console: TextIO | None = None) -> dict[str, Channel]:
+    """One channel per configured `[[channels]]` entry, by name.
+
+    `console` is the stream `stdout` channels print to; by default standard output (as
+    it is at each send). The CLI hands over standard error when its standard output
+    carries a JSON document.
+    """
     templates = Templates(config.monitor.templates)
-    return {c.name: CHANNELS[c.type](c, templates) for c in config.channels}
+    channels: dict[str, Channel] = {}
+    for c in config.channels:
+        if CHANNELS[c.type] is StdoutChannel:
+            channels[c.name] = StdoutChannel(c, templates, stream=console)
+        else:
+            channels[c.name] = CHANNELS[c.type](c, templates)
+    return channels
 
 
 def rendering_problems(config: Config) -> list[str]:

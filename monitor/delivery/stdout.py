@@ -2,6 +2,12 @@
 
 Upstream strings reach the template through `printable_data`: a model id holding an ESC
 or a newline prints as `\\x1b` or `\\n` instead of driving the terminal or forging a line.
+
+The channel prints to the stream it is handed (`build_channels(config, console=...)`),
+or, by default, to standard output as it is when the event is sent. A command whose own
+standard output is a document for a program (`check --format json`) hands it standard
+error, so the alerts still reach the terminal or the cron mail without breaking the
+document.
 """
 
 from __future__ import annotations
