@@ -25,6 +25,18 @@ TABLES = {
 }
 
 
+def test_the_head_revision_the_code_knows_is_the_newest_migration(db_url: str) -> None:
+    from alembic.script import ScriptDirectory
+
+    from monitor.store.database import HEAD_REVISION, alembic_config
+
+    assert ScriptDirectory.from_config(alembic_config()).get_current_head() == HEAD_REVISION
+    db = open_database(db_url)
+    with db.engine.connect() as conn:
+        assert MigrationContext.configure(conn).get_current_revision() == db.current_revision()
+    db.close()
+
+
 def test_upgrade_builds_the_declared_schema(db_url: str) -> None:
     db = open_database(db_url)
     with db.engine.connect() as conn:
