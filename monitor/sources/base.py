@@ -69,6 +69,11 @@ class Flavor(ABC):
     name: ClassVar[str]
     # A walk that has not ended after this many pages is treated as a loop.
     max_pages: ClassVar[int] = 1000
+    # The key of the one list of a single-page answer whose order means nothing and
+    # changes between requests (new-api's "data"): the fetcher then recognises a list
+    # it parsed before in any order (`monitor.sources.reordered`). Only for flavors
+    # whose `parse` depends on the body alone and not on the order of that list.
+    unordered_list: ClassVar[str | None] = None
 
     @abstractmethod
     def first_request(self, base_url: str, secret: Secret) -> Request:

@@ -47,6 +47,7 @@ from monitor.records import (
     ValueTooDeep,
 )
 from monitor.retry_after import retry_after
+from monitor.sources import reordered
 from monitor.sources.base import Flavor, InvalidResponse, Page, Request
 from monitor.sources.pages import PAGES, page_key
 from monitor.sources.registry import FLAVORS
@@ -61,6 +62,7 @@ _SANITIZE_INPUT_LIMIT = 128 * 1024
 _CHUNK = 64 * 1024
 # An error body is read only to quote its message; more than this is not worth it.
 _ERROR_BODY_LIMIT = 64 * 1024
+_UNDECODED = object()
 _HTML_TITLE = re.compile(rb"<title[^>]*>(.*?)</title", re.IGNORECASE | re.DOTALL)
 
 
@@ -512,7 +514,11 @@ class _Walk:
         return f"HTTP {status} {phrase}".rstrip()
 
     def _parse_once(self, reply: _Reply, request: Request) -> Page:
-        """The parsed page, from `PAGES` when this exact body was parsed before."""
+        """The parsed page, from `PAGES` when this exact body was parsed before (or, for
+        a list sent in random order, the same items were: `monitor.sources.reordered`)."""
+        list_key = self.flavor.unordered_list
+        if list_key is not None and 200 <= reply.status < 300:
+            return self._parse_reordered(reply, request, list_key)
         if not self.flavor.caches_pages():
             return self._parse(reply, request)
         key = page_key(self.flavor, request, reply.body)
@@ -525,8 +531,23 @@ class _Walk:
             return page
         return _with_headers(page, request.headers)
 
-    def _parse(self, reply: _Reply, request: Request) -> Page:
-        body = self._decode(reply)
+    def _parse_reordered(self, reply: _Reply, request: Request, list_key: str) -> Page:
+        found = reordered.split(reply.body, list_key.encode())
+        if found is None:  # not split exactly: parsed in full
+            return self._parse(reply, request)
+        key = found.fingerprint(page_key(self.flavor, request, b""))
+        page = PAGES.get(key)
+        if page is not None:
+            return page
+        decoded = self._decode(reply)
+        page = self._parse(reply, request, decoded)
+        if isinstance(decoded, dict) and found.matches(decoded.get(list_key)):
+            PAGES.put(key, page)
+        return page
+
+    def _parse(self, reply: _Reply, request: Request, body: object = _UNDECODED) -> Page:
+        if body is _UNDECODED:
+            body = self._decode(reply)
         try:
             return self.flavor.parse(body, request)
         except (InvalidResponse, ValueTooDeep) as exc:

@@ -89,6 +89,7 @@ class OneApiFlavor(OpenAIFlavor):
     """one-api: `owned_by` is kept; no endpoint types."""
 
     name: ClassVar[str] = "one-api"
+    unordered_list: ClassVar[str | None] = "data"  # shuffled on every request
 
     def record(self, model_id: str, item: dict[str, Any]) -> ModelRecord:
         return _with_owned_by(model_id, None, item)

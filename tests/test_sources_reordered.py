@@ -1,0 +1,140 @@
+"""A list recognised in another order parses exactly as a full parse would.
+
+The bodies are written here with the standard library the way new-api's Go encoder
+writes them (no spaces), and served by a plain HTTP server; hostile strings (braces,
+brackets, quotes, backslashes, commas) try to make the item split lie.
+"""
+
+from __future__ import annotations
+
+import http.server
+import json
+import threading
+from collections.abc import Iterator
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from monitor.config.model import MonitorSettings, Secret, SourceConfig, TokenConfig
+from monitor.records import FetchError, FetchOk
+from monitor.sources import reordered
+from monitor.sources.base import InvalidResponse, Request
+from monitor.sources.http import fetch_models
+from monitor.sources.openai_compat import NewApiFlavor
+from monitor.sources.pages import PAGES
+
+
+class _Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+    body = b""
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:
+        body = self.server.body  # type: ignore[attr-defined]
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[_Server]:
+    srv = _Server(("127.0.0.1", 0), _Handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    yield srv
+    srv.shutdown()
+    srv.server_close()
+
+
+def _go(document: object) -> bytes:
+    return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _body(items: list[dict]) -> bytes:
+    return _go({"data": items, "object": "list", "success": True})
+
+
+def _full_parse(body: bytes) -> dict | str:
+    try:
+        page = NewApiFlavor().parse(json.loads(body), Request("http://x/v1/models"))
+    except InvalidResponse as exc:
+        return f"invalid: {exc}"
+    return {r.id: r for r in page.models}
+
+
+def _fetched(server: _Server, body: bytes) -> dict | str:
+    server.body = body
+    source = SourceConfig("gw", f"http://127.0.0.1:{server.server_port}/v1", "new-api")
+    result = fetch_models(
+        source, TokenConfig("t", "gw", Secret("sk-reorder-0000")), MonitorSettings()
+    )
+    if isinstance(result, FetchError):
+        return f"invalid: {result.message}"
+    assert isinstance(result, FetchOk)
+    return dict(result.models)
+
+
+tricky = st.text(alphabet='ab{}[],:"\\ 中', max_size=8)
+items = st.lists(
+    st.fixed_dictionaries(
+        {"id": tricky, "owned_by": tricky, "supported_endpoint_types": st.lists(tricky, max_size=2)}
+    ),
+    max_size=8,
+)
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(models=items, data=st.data())
+def test_any_order_of_any_list_parses_as_a_full_parse(server: _Server, models: list, data) -> None:
+    first = _body(models)
+    expected_first = _full_parse(first)
+    got_first = _fetched(server, first)
+    assert (
+        got_first == expected_first
+        or isinstance(expected_first, str) == isinstance(got_first, str) is True
+    )
+    order = data.draw(st.permutations(models))
+    again = _body(list(order))
+    expected = _full_parse(again)
+    got = _fetched(server, again)
+    if isinstance(expected, str):
+        assert isinstance(got, str)  # invalid either way (a duplicate id names itself)
+    else:
+        assert got == expected
+
+
+def test_a_reordered_list_is_not_decoded_again(server: _Server) -> None:
+    models = [
+        {"id": f"m-{i}", "owned_by": "x", "supported_endpoint_types": ["openai"]} for i in range(50)
+    ]
+    _fetched(server, _body(models))
+    hits = PAGES.hits
+    assert _fetched(server, _body(models[::-1])) == _full_parse(_body(models))
+    assert PAGES.hits == hits + 1
+
+
+def test_split_refuses_what_it_cannot_split_exactly() -> None:
+    assert reordered.split(b'{"data":[{"id":"a","x":{"y":1}}]}', b"data") is None  # nested
+    assert reordered.split(b'{"data": [{"id":"a"}, {"id":"b"}]}', b"data") is None  # spaces
+    assert reordered.split(b'{"data":[1,2]}', b"data") is None  # not objects
+    found = reordered.split(b'{"data":[{"id":"a"},{"id":"b"}],"success":true}', b"data")
+    assert found is not None and found.items == [b'{"id":"a"}', b'{"id":"b"}']
+    swapped = reordered.split(b'{"data":[{"id":"b"},{"id":"a"}],"success":true}', b"data")
+    assert swapped is not None and swapped.fingerprint(b"") == found.fingerprint(b"")
+
+
+def test_a_brace_inside_a_string_is_never_trusted() -> None:
+    # `{"id":"a},{"}` splits into two texts that join back exactly, but neither is a
+    # JSON value: the split must not be used to identify the list.
+    found = reordered.split(b'{"data":[{"id":"a},{"}]}', b"data")
+    assert found is not None and len(found.items) == 2
+    assert not found.matches([{"id": "a},{"}])
