@@ -251,6 +251,11 @@ class _Walk:
             if not 200 <= reply.status < 300:
                 raise self._status_failure(reply)
             page = self._parse_once(reply, request)
+            if not models and page.next is None:  # a one-page list: the common case
+                models = {record.id: record for record in page.models}
+                if len(models) == len(page.models):
+                    break
+                models = {}  # a duplicate: found and named below
             for record in page.models:
                 if record.id in models:
                     raise _Failure(

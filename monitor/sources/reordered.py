@@ -3,37 +3,36 @@
 new-api and one-api send `data` in a new order on every request (SQL without ORDER BY,
 Go maps), so an unchanged list is rarely the same bytes twice, and decoding 1,000 models
 costs about 1 ms of CPU per token. Yet each model is serialized the same way every time:
-only the order of the items changes. So a body is split, with one regular expression,
-into the text before the list, the text of each item and the text after it; the sorted
+only the order of the items changes. So a body is split at each `},{` into the text before
+the list, the text of each item and the text after it; the sorted
 item texts (with the text around them) identify the list whatever its order, and a list
 identified before is not decoded again.
 
-Why a hit is exact. A split is trusted only if the items, joined by commas, are the
-whole list text, byte for byte. When a list is first parsed in full, every item text is
-checked to be a complete JSON value equal to the element decoded at its place; only then
-is the parse remembered. A later body with the same text around the list and the same
-item texts in another order is therefore, token for token, the same document with its
-elements permuted, and parses to the same models. A body the expression cannot split
-(an object nested in an item, whitespace, a brace inside a string that breaks an item in
-two) is simply parsed in full, every time.
+Why a hit is exact. The items, joined again, are the whole list text byte for byte.
+When a list is first parsed in full, every item text is checked to be a complete JSON
+object equal to the element decoded at its place; only then is the parse remembered. A
+later body with the same text around the list and the same item texts in another order
+is therefore, token for token, the same document with its elements permuted, and parses
+to the same models. A body that does not split into such items (a `},{` inside a string
+or a nested object, spaces between items) is never remembered: it is parsed in full,
+every time.
 """
 
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass
 
 import orjson
 
-# A JSON object with no object inside it (new-api's items hold only strings, numbers
-# and flat arrays). A brace inside a string can fool it; see the module docstring.
-_ITEM = re.compile(rb"\{[^{}]*\}")
-
 
 @dataclass(frozen=True, slots=True)
 class Split:
-    """A body as (text before the list, the items' texts in order, text after the list)."""
+    """A body as (text before the list, the items' texts in order, text after the list).
+
+    An item's text is what stands between one `},{` and the next: the object without
+    its outer braces.
+    """
 
     before: bytes
     items: list[bytes]
@@ -53,7 +52,7 @@ class Split:
             return False
         try:
             return all(
-                orjson.loads(text) == element
+                orjson.loads(b"{" + text + b"}") == element
                 for text, element in zip(self.items, elements, strict=True)
             )
         except orjson.JSONDecodeError:
@@ -72,7 +71,9 @@ def split(body: bytes, key: bytes) -> Split | None:
     if end < start:
         return None
     text = body[start:end]
-    items = _ITEM.findall(text)
-    if b",".join(items) != text:
+    if not text:
+        return Split(body[:start], [], body[end:])
+    if not (text.startswith(b"{") and text.endswith(b"}")):
         return None
-    return Split(body[:start], items, body[end:])
+    # Joined again with `},{` the items give back the list text exactly, by construction.
+    return Split(body[:start], text[1:-1].split(b"},{"), body[end:])

@@ -1,0 +1,169 @@
+"""Check cycles as users run them: the installed CLI, tokens from `token_env`, a real gateway.
+
+    .venv/bin/python bench/cli_cycle.py [--gateway plain|sim] [--tokens 1000] [--models 1000]
+        [--latency 0.05] [--extra-env 0,10,10000] [--repeat 3] [--concurrency N]
+
+`model-monitor -q check` runs as a subprocess with every token in its own environment
+variable (as `token_env` reads them), against either the plain standard-library gateway
+of bench/plain_gateway.py or the project's simulator, each in a child process of its own.
+For each count of unrelated environment variables it prints the baseline cycle, the
+median of --repeat unchanged cycles and a cycle with one model added: wall time, the CPU
+time of the whole `check` process (start-up included), and the network floor
+(ceil(tokens / concurrency) x latency). Then the start-up of `--version` and
+`config check`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import multiprocessing as mp
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from multiprocessing.connection import Connection
+from pathlib import Path
+
+from plain_gateway import PlainGateway
+
+
+def token_values(tokens: int) -> dict[str, str]:
+    return {f"t{i:05d}": f"sk-bench-{i:012d}" for i in range(tokens)}
+
+
+def serve(conn: Connection, kind: str, tokens: int, models: int, latency: float) -> None:
+    """The gateway's process: answers until told to stop; "add" grows the list by one."""
+    if kind == "plain":
+        server = PlainGateway(models, latency)
+        import threading
+
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        conn.send(f"http://127.0.0.1:{server.server_port}/v1")
+        while (command := conn.recv()) != "stop":
+            server.add_model(f"added-{command}")
+            conn.send("ok")
+        server.shutdown()
+        return
+    from monitor.sim import GatewaySimulator, make_model
+
+    base = [make_model(f"model-{i:05d}", ("openai",)) for i in range(models)]
+    with GatewaySimulator(seed=1, latency=latency) as gateway:
+        gateway.set_group("default", base)
+        for value in token_values(tokens).values():
+            gateway.add_token(value, group="default")
+        conn.send(gateway.base_url)
+        while (command := conn.recv()) != "stop":
+            base.append(make_model(f"added-{command}", ("openai",)))
+            gateway.set_group("default", base)
+            conn.send("ok")
+
+
+def write_config(path: Path, base_url: str, tokens: int, concurrency: int | None) -> None:
+    lines = ["[monitor]", f'database = "sqlite:///{path.parent / "bench.db"}"']
+    if concurrency:
+        lines.append(f"concurrency = {concurrency}")
+    lines += ["", "[[sources]]", 'name = "gw"', f'base_url = "{base_url}"', 'flavor = "new-api"']
+    for name in token_values(tokens):
+        lines += ["", "[[tokens]]", f'name = "{name}"', 'source = "gw"']
+        lines.append(f'token_env = "MM_BENCH_{name.upper()}"')
+    path.write_text("\n".join(lines) + "\n")
+
+
+def run(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """(wall, CPU of the child) seconds of one command."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    wall = time.perf_counter()
+    done = subprocess.run(argv, env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - wall
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if done.returncode not in (0, 1):
+        sys.exit(f"{' '.join(argv[-2:])} exited {done.returncode}:\n{done.stderr[-2000:]}")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--gateway", choices=("plain", "sim"), default="plain")
+    parser.add_argument("--tokens", type=int, default=1000)
+    parser.add_argument("--models", type=int, default=1000)
+    parser.add_argument("--latency", type=float, default=0.05)
+    parser.add_argument("--extra-env", default="10,10000", help="unrelated variables, per run")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--concurrency", type=int, default=None, help="default: the product's")
+    args = parser.parse_args()
+
+    cli = shutil.which("model-monitor", path=str(Path(sys.executable).parent))
+    if cli is None:
+        sys.exit("model-monitor is not installed next to this Python; pip install . first")
+    concurrency = args.concurrency or 16
+    floor = math.ceil(args.tokens / concurrency) * args.latency
+    ctx = mp.get_context("spawn")
+    parent, child = ctx.Pipe()
+    gateway = ctx.Process(
+        target=serve,
+        args=(child, args.gateway, args.tokens, args.models, args.latency),
+        daemon=True,
+    )
+    gateway.start()
+    load = os.getloadavg()
+    try:
+        base_url = parent.recv()
+        print(
+            f"{args.gateway} gateway, {args.tokens} tokens x {args.models} models, latency "
+            f"{args.latency * 1000:g} ms, concurrency {concurrency}; network floor {floor:.2f} s;"
+            f" load average before: {load[0]:.2f}"
+        )
+        print(f"{'extra env':>9}  {'cycle':<24} {'wall s':>7} {'cpu s':>7} {'wall/floor':>10}")
+        added = 0
+        for extra in (int(n) for n in args.extra_env.split(",")):
+            with tempfile.TemporaryDirectory() as tmp:
+                config = Path(tmp) / "config.toml"
+                write_config(config, base_url, args.tokens, args.concurrency)
+                env = {k: v for k, v in os.environ.items() if not k.startswith("MM_BENCH_")}
+                env.update({f"UNRELATED_{i:05d}": "x" * 40 for i in range(extra)})
+                env.update(
+                    {f"MM_BENCH_{n.upper()}": v for n, v in token_values(args.tokens).items()}
+                )
+                argv = [cli, "-q", "--config", str(config), "check"]
+
+                def row(name: str, wall: float, cpu: float, extra: int = extra) -> None:
+                    ratio = f"{wall / floor:.2f}x" if floor else "-"
+                    print(
+                        f"{extra:>9}  {name:<24} {wall:>7.2f} {cpu:>7.2f} {ratio:>10}", flush=True
+                    )
+
+                row("baseline", *run(argv, env))
+                samples = [run(argv, env) for _ in range(args.repeat)]
+                row(
+                    f"unchanged (median of {args.repeat})",
+                    statistics.median(s[0] for s in samples),
+                    statistics.median(s[1] for s in samples),
+                )
+                added += 1
+                parent.send(added)
+                parent.recv()
+                row("one model added", *run(argv, env))
+                if extra == 10:
+                    for name, command in (
+                        ("--version", [cli, "--version"]),
+                        ("config check", [cli, "--config", str(config), "config", "check"]),
+                    ):
+                        times = [run(command, env) for _ in range(5)]
+                        row(
+                            f"start-up: {name}",
+                            statistics.median(t[0] for t in times),
+                            statistics.median(t[1] for t in times),
+                        )
+    finally:
+        parent.send("stop")
+        gateway.join(10)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,98 @@
+"""A minimal new-api gateway on the standard library: pre-encoded bodies, nothing else.
+
+    .venv/bin/python bench/plain_gateway.py --tokens 1000 --models 1000 --latency 0.05
+
+It shares no code with monitor.sim, so a benchmark against it measures the client, not
+how well the client and the simulator agree. Every token is valid; each answer is one of
+a few pre-encoded shufflings of the list (new-api returns its list in random order), and
+the list can grow by one model (`add_model`) to measure a changed cycle.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.server
+import json
+import random
+import threading
+import time
+from collections.abc import Sequence
+
+
+def encode_variants(models: Sequence[str], variants: int = 8, seed: int = 1) -> list[bytes]:
+    rng = random.Random(seed)
+    items = [
+        {
+            "id": m,
+            "object": "model",
+            "created": 1626777600,
+            "owned_by": "openai",
+            "supported_endpoint_types": ["openai"],
+        }
+        for m in models
+    ]
+    bodies = []
+    for _ in range(variants):
+        rng.shuffle(items)
+        # As new-api's Go encoder writes it: no spaces, non-ASCII as is.
+        document = {"data": items, "object": "list", "success": True}
+        bodies.append(json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode())
+    return bodies
+
+
+class PlainGateway(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 256
+
+    def __init__(self, models: int, latency: float, port: int = 0) -> None:
+        super().__init__(("127.0.0.1", port), _Handler)
+        self.latency = latency
+        self.names = [f"model-{i:05d}" for i in range(models)]
+        self.bodies = encode_variants(self.names)
+        self.served = 0
+        self._lock = threading.Lock()
+
+    def add_model(self, name: str) -> None:
+        self.names.append(name)
+        self.bodies = encode_variants(self.names)
+
+    def next_body(self) -> bytes:
+        with self._lock:
+            self.served += 1
+            return self.bodies[self.served % len(self.bodies)]
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as real gateways
+    server: PlainGateway
+
+    def do_GET(self) -> None:
+        if not self.headers.get("Authorization", "").startswith("Bearer "):
+            self.send_error(401)
+            return
+        body = self.server.next_body()
+        if self.server.latency:
+            time.sleep(self.server.latency)
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--models", type=int, default=1000)
+    parser.add_argument("--latency", type=float, default=0.05)
+    parser.add_argument("--port", type=int, default=8400)
+    args = parser.parse_args()
+    server = PlainGateway(args.models, args.latency, args.port)
+    print(f"http://127.0.0.1:{server.server_port}/v1", flush=True)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
