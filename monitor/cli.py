@@ -33,11 +33,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError
 
 from monitor import __version__, logs
 from monitor.clock import rfc3339, utcnow
@@ -54,16 +52,11 @@ from monitor.config.load import load_config
 from monitor.events.grouping import describe_error, summarize
 from monitor.printable import printable, printable_data
 from monitor.records import ModelRecord
-from monitor.store.database import (
-    Database,
-    DatabaseError,
-    DatabaseUrlError,
-    explain,
-    open_database,
-    open_for_reading,
-    shown_url,
-    url_problem,
-)
+from monitor.store.errors import DatabaseError, DatabaseUrlError
+from monitor.store.urls import shown_url, sqlite_path, url_problem
+
+if TYPE_CHECKING:
+    from monitor.store.database import Database
 
 EXIT_OK = 0
 EXIT_CHANGES = 1
@@ -125,13 +118,14 @@ class App:
 
     def config(self) -> Config:
         if self._config is None:
-            from monitor.delivery.registry import rendering_problems
-
             path = find_config(self.config_path, os.environ)
             config = load_config(path)
-            problems = rendering_problems(config)
-            if problems:
-                raise ConfigError(problems)
+            if config.monitor.templates:  # the shipped templates are checked by the tests
+                from monitor.delivery.registry import rendering_problems
+
+                problems = rendering_problems(config)
+                if problems:
+                    raise ConfigError(problems)
             self._config = config
             self.setup_logging()
         return self._config
@@ -169,14 +163,16 @@ class App:
                 fail(f"--database: {problem}", EXIT_CONFIG)
             raise ConfigError([f"{where}: {problem}"])
         self.database_shown = shown_url(url)
-        parsed = make_url(url)
-        if parsed.get_backend_name() == "sqlite" and parsed.database:
-            self.database_path = str(Path(parsed.database).expanduser())
+        path = sqlite_path(url)
+        if path:
+            self.database_path = str(Path(path).expanduser())
         return url
 
     def db(self, config: Config | None = None, *, create: bool = True) -> Database:
         """The database for writing: created if missing (unless not `create`), migrated."""
         if self._db is None:
+            from monitor.store.database import open_database  # SQLAlchemy: only when used
+
             self._db = open_database(self.checked_database(config), create=create)
         return self._db
 
@@ -184,6 +180,8 @@ class App:
         """The database for reading: it must exist at this version's schema; nothing is
         created or migrated, and SQLite is opened read-only."""
         if self._db is None:
+            from monitor.store.database import open_for_reading
+
             self._db = open_for_reading(self.checked_database(config))
         return self._db
 
@@ -358,8 +356,6 @@ def config_group() -> None:
 @click.pass_obj
 def config_check(app: App) -> None:
     """Validate the config and print the resolved plan, secrets redacted."""
-    from monitor.delivery.registry import CHANNELS
-
     config = app.config()
     m = config.monitor
     schedule = f"cron {m.cron!r}" if m.cron else f"every {m.interval:g}s"
@@ -394,7 +390,6 @@ def config_check(app: App) -> None:
             click.echo(f"    token {token.name} (sha256:{token.fingerprint}) -> {channels}")
     click.echo(f"channels ({len(config.channels)}):")
     for channel in config.channels:
-        assert channel.type in CHANNELS
         filters = f" models={','.join(channel.models)}" if channel.models else ""
         filters += f" exclude={','.join(channel.exclude_models)}" if channel.exclude_models else ""
         events = ",".join(channel.events)
@@ -1277,10 +1272,12 @@ def _run(args: list[str], apps: list[App]) -> NoReturn:
         fail(str(exc), EXIT_CONFIG)
     except DatabaseError as exc:
         fail(_naming_database(str(exc), apps), EXIT_DATABASE)
-    except DBAPIError as exc:  # anywhere: full, damaged, locked, gone away
-        fail(_naming_database(explain(exc), apps), EXIT_DATABASE)
-    except OSError as exc:
-        if not _stdout_failed(exc):
+    except Exception as exc:
+        if _is_driver_error(exc):  # anywhere: full, damaged, locked, gone away
+            from monitor.store.database import explain
+
+            fail(_naming_database(explain(exc), apps), EXIT_DATABASE)
+        if not (isinstance(exc, OSError) and _stdout_failed(exc)):
             _internal_error(exc, apps[0] if apps else None, args)
         _silence_stdout()
         if isinstance(exc, BrokenPipeError):  # the reader had enough, as `head` does
@@ -1291,9 +1288,14 @@ def _run(args: list[str], apps: list[App]) -> NoReturn:
             "/dev/null instead",
             EXIT_OUTPUT,
         )
-    except Exception as exc:
-        _internal_error(exc, apps[0] if apps else None, args)
     sys.exit(EXIT_OK)
+
+
+def _is_driver_error(exc: BaseException) -> bool:
+    """A database driver's error (SQLAlchemy's DBAPIError), without importing SQLAlchemy
+    for commands that never loaded it."""
+    errors = sys.modules.get("sqlalchemy.exc")
+    return errors is not None and isinstance(exc, errors.DBAPIError)
 
 
 def _naming_database(message: str, apps: list[App]) -> str:

@@ -170,12 +170,10 @@ def _database_password(url: str | None) -> list[str]:
     if not url:
         return []
     try:
-        from sqlalchemy.engine import make_url
-
-        password = make_url(url).password
-    except Exception:  # an unparsable URL fails where the database is opened, not here
+        password = urlsplit(url).password
+    except ValueError:  # an unparsable URL fails where the database is opened, not here
         return []
-    return [str(password)] if password else []
+    return [password, unquote(password)] if password else []
 
 
 class _Scrubber:

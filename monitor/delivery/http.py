@@ -14,14 +14,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import requests
 import urllib3.exceptions
+from requests.adapters import HTTPAdapter
+from urllib3.poolmanager import PoolManager
 
 from monitor import DISTRIBUTION, __version__
 from monitor.delivery.base import SendResult
 from monitor.retry_after import retry_after
-from monitor.transport.connections import new_session, read_capped
+from monitor.transport.connections import POOL_CLASSES, read_capped
 from monitor.transport.deadline import within
 
 USER_AGENT = f"{DISTRIBUTION}/{__version__}"
@@ -35,8 +38,27 @@ class Reply:
     body: bytes  # at most the first REPLY_LIMIT bytes, inflated
 
 
+class DeadlineAdapter(HTTPAdapter):
+    """requests' adapter whose pools (direct and through proxies) hold connections that
+    obey the exchange deadline (`monitor.transport.connections`)."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = POOL_CLASSES
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> PoolManager:
+        manager: PoolManager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        manager.pool_classes_by_scheme = POOL_CLASSES
+        return manager
+
+
 def delivery_session() -> requests.Session:
-    session = new_session(USER_AGENT)
+    """A session whose every connection obeys the current exchange deadline."""
+    session = requests.Session()
+    adapter = DeadlineAdapter()
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    session.headers["User-Agent"] = USER_AGENT
     session.headers["Accept-Encoding"] = "identity"  # replies are read only to quote them
     return session
 

@@ -20,11 +20,13 @@ from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from sqlalchemy import Engine, create_engine, event, text
-from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 import monitor
+from monitor.store.errors import DatabaseError, DatabaseUrlError
+from monitor.store.urls import shown_url, url_problem
 
 if TYPE_CHECKING:
     from alembic.config import Config as AlembicConfig
@@ -37,54 +39,6 @@ HEAD_REVISION = "0006"
 
 # Any constant works: it only has to be the same for every instance sharing a database.
 _MIGRATION_LOCK_ID = 0x6D6F6E69
-
-
-class DatabaseError(Exception):
-    """The database cannot be opened, read or migrated; the message says which and why."""
-
-
-class DatabaseUrlError(DatabaseError):
-    """The URL is not usable at all (malformed, unknown backend, driver not installed):
-    a configuration mistake rather than a database in trouble."""
-
-
-URL_EXAMPLES = (
-    "expected e.g. sqlite:////var/lib/model-monitor/monitor.db (four slashes for an "
-    "absolute path) or postgresql+psycopg://user@host/dbname"
-)
-
-
-def url_problem(url: str) -> str | None:
-    """What is wrong with a database URL before anything is opened, or None.
-
-    The message never repeats the URL: it may carry a password.
-    """
-    try:
-        parsed = make_url(url)
-    except ArgumentError:
-        return f"is not a database URL; {URL_EXAMPLES}"
-    try:
-        dialect = parsed.get_dialect()
-    except NoSuchModuleError:
-        return f"{parsed.drivername}:// is not a database this program knows; {URL_EXAMPLES}"
-    try:
-        dialect.import_dbapi()
-    except ImportError as exc:
-        if parsed.get_backend_name() == "postgresql":
-            return (
-                f"PostgreSQL needs its driver ({exc.name or parsed.get_driver_name()}), "
-                "which is not installed; pip install 'llm-model-monitor[postgres]'"
-            )
-        return f"the {parsed.drivername} driver is not installed ({exc})"
-    return None
-
-
-def shown_url(url: str | URL) -> str:
-    """A URL fit to print: its password masked; an unparsable one not echoed at all."""
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return "(a database URL that does not parse)"
 
 
 # What to do about the errors people meet, by words in SQLite's and PostgreSQL's messages.

@@ -14,7 +14,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from monitor.records import ModelRecord, Models, canonical_json, digest, models_from_canonical
-from monitor.store.database import DatabaseError
+from monitor.store.errors import DatabaseError
 from monitor.store.schema import Snapshot
 
 _SESSION_IDS = "monitor.snapshot_ids"  # digest -> id, within one session

@@ -20,9 +20,6 @@ import zlib
 from typing import Any
 from urllib.parse import urlsplit
 
-import requests
-from requests.adapters import HTTPAdapter
-from requests.utils import DEFAULT_CA_BUNDLE_PATH
 from urllib3 import BaseHTTPResponse
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
@@ -80,20 +77,7 @@ class _WatchedHTTPSPool(HTTPSConnectionPool):
     ConnectionCls = _WatchedHTTPSConnection
 
 
-_POOLS = {"http": _WatchedHTTPPool, "https": _WatchedHTTPSPool}
-
-
-class DeadlineAdapter(HTTPAdapter):
-    """requests' adapter with pools of watched connections (direct and through proxies)."""
-
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = _POOLS
-
-    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> PoolManager:
-        manager: PoolManager = super().proxy_manager_for(proxy, **proxy_kwargs)
-        manager.pool_classes_by_scheme = _POOLS
-        return manager
+POOL_CLASSES = {"http": _WatchedHTTPPool, "https": _WatchedHTTPSPool}
 
 
 class Pools:
@@ -126,8 +110,9 @@ class Pools:
         parts = urlsplit(url)
         origin = f"{parts.scheme}://{parts.netloc}"
         if origin not in self._proxies:
-            proxies = requests.utils.get_environ_proxies(url)
-            self._proxies[origin] = requests.utils.select_proxy(url, proxies)
+            from requests.utils import get_environ_proxies, select_proxy  # requests' rules
+
+            self._proxies[origin] = select_proxy(url, get_environ_proxies(url))
         return self._proxies[origin]
 
     def clear(self) -> None:
@@ -139,6 +124,8 @@ class Pools:
             self._proxies.clear()
 
     def _build(self, proxy: str | None, verify: bool | str, maxsize: int) -> PoolManager:
+        from requests.utils import DEFAULT_CA_BUNDLE_PATH  # the CAs requests would trust
+
         tls: dict[str, Any] = (
             {"cert_reqs": "CERT_NONE"}
             if verify is False
@@ -156,24 +143,16 @@ class Pools:
 
             manager = SOCKSProxyManager(proxy, **kwargs)
         else:
-            username, password = requests.utils.get_auth_from_url(proxy)
+            from requests.utils import get_auth_from_url
+
+            username, password = get_auth_from_url(proxy)
             headers = make_headers(proxy_basic_auth=f"{username}:{password}") if username else None
             manager = ProxyManager(proxy, proxy_headers=headers, **kwargs)
-        manager.pool_classes_by_scheme = _POOLS
+        manager.pool_classes_by_scheme = POOL_CLASSES
         return manager
 
 
 POOLS = Pools()
-
-
-def new_session(user_agent: str) -> requests.Session:
-    """A session whose every connection obeys the current exchange deadline."""
-    session = requests.Session()
-    adapter = DeadlineAdapter()
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
-    session.headers["User-Agent"] = user_agent
-    return session
 
 
 REPLY_LIMIT = 64 * 1024
