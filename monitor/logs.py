@@ -34,6 +34,7 @@ import math
 import os
 import re
 import sys
+import threading
 from collections.abc import Iterable, Mapping
 from contextlib import suppress
 from datetime import UTC, datetime
@@ -182,14 +183,25 @@ class _Scrubber:
         for secret in secrets:
             for form, mask in secret_forms(secret).items():
                 self._masks.setdefault(form, mask)
-        # Longest first: at any position the most complete spelling wins.
-        forms = sorted(self._masks, key=len, reverse=True)
-        self._pattern = re.compile("|".join(map(re.escape, forms))) if forms else None
+        self._pattern: re.Pattern[str] | None = None
+        self._lock = threading.Lock()
 
     def __call__(self, text: str) -> str:
-        if self._pattern is None:
+        if not self._masks:
             return text
-        return self._pattern.sub(lambda m: self._masks[m.group()], text)
+        return self._compiled().sub(lambda m: self._masks[m.group()], text)
+
+    def _compiled(self) -> re.Pattern[str]:
+        # Built at the first line logged, not at start: with a thousand tokens the pattern
+        # has thousands of spellings and takes a noticeable part of a second to compile,
+        # which a quiet run that logs nothing should not pay.
+        if self._pattern is None:
+            with self._lock:
+                if self._pattern is None:
+                    # Longest first: at any position the most complete spelling wins.
+                    forms = sorted(self._masks, key=len, reverse=True)
+                    self._pattern = re.compile("|".join(map(re.escape, forms)))
+        return self._pattern
 
 
 # sd-daemon(3) priorities by logging level, most severe first.
