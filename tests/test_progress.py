@@ -32,7 +32,7 @@ def config_for(tmp_path: Path, gateway: GatewaySimulator, tokens: int) -> Path:
 def test_progress_on_a_terminal_only(tmp_path: Path, gateway: GatewaySimulator) -> None:
     gateway.set_group("default", [make_model("m")])
     config = config_for(tmp_path, gateway, 12)
-    argv = [sys.executable, "-m", "monitor", "-q", "--config", str(config), "check"]
+    argv = [sys.executable, "-m", "monitor", "--config", str(config), "check"]
 
     piped = subprocess.run(argv, capture_output=True, text=True, timeout=60)
     assert piped.returncode == 0, piped.stderr
