@@ -9,8 +9,8 @@ of bench/plain_gateway.py or the project's simulator, each in a child process of
 For each count of unrelated environment variables it prints the baseline cycle, the
 median of --repeat unchanged cycles and a cycle with one model added: wall time, the CPU
 time of the whole `check` process (start-up included), and the network floor
-(ceil(tokens / concurrency) x latency). Then the start-up of `--version` and
-`config check`.
+(ceil(tokens / concurrency) x latency), and the process's peak memory. Then the start-up
+of `--version` and `config check`.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ import argparse
 import math
 import multiprocessing as mp
 import os
-import resource
 import shutil
 import statistics
 import subprocess
@@ -74,17 +73,20 @@ def write_config(path: Path, base_url: str, tokens: int, concurrency: int | None
     path.write_text("\n".join(lines) + "\n")
 
 
-def run(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
-    """(wall, CPU of the child) seconds of one command."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+def run(argv: list[str], env: dict[str, str]) -> tuple[float, float, float]:
+    """(wall s, CPU s, peak RSS MB) of one command, from the kernel's account of it."""
     wall = time.perf_counter()
-    done = subprocess.run(argv, env=env, capture_output=True, text=True)
+    child = subprocess.Popen(
+        argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
+    assert child.stderr is not None
+    errors = child.stderr.read()
+    _, status, usage = os.wait4(child.pid, 0)
     wall = time.perf_counter() - wall
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if done.returncode not in (0, 1):
-        sys.exit(f"{' '.join(argv[-2:])} exited {done.returncode}:\n{done.stderr[-2000:]}")
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return wall, cpu
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode not in (0, 1):
+        sys.exit(f"{' '.join(argv[-2:])} exited {child.returncode}:\n{errors[-2000:]}")
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
 
 
 def main() -> None:
@@ -119,7 +121,10 @@ def main() -> None:
             f"{args.latency * 1000:g} ms, concurrency {concurrency}; network floor {floor:.2f} s;"
             f" load average before: {load[0]:.2f}"
         )
-        print(f"{'extra env':>9}  {'cycle':<24} {'wall s':>7} {'cpu s':>7} {'wall/floor':>10}")
+        print(
+            f"{'extra env':>9}  {'cycle':<24} {'wall s':>7} {'cpu s':>7} {'peak MB':>8}"
+            f" {'wall/floor':>10}"
+        )
         added = 0
         for extra in (int(n) for n in args.extra_env.split(",")):
             with tempfile.TemporaryDirectory() as tmp:
@@ -132,18 +137,20 @@ def main() -> None:
                 )
                 argv = [cli, "-q", "--config", str(config), "check"]
 
-                def row(name: str, wall: float, cpu: float, extra: int = extra) -> None:
-                    ratio = f"{wall / floor:.2f}x" if floor else "-"
+                def row(
+                    name: str, wall: float, cpu: float, peak: float, extra: int = extra
+                ) -> None:
+                    ratio = "-" if name.startswith("start-up") else f"{wall / floor:.2f}x"
                     print(
-                        f"{extra:>9}  {name:<24} {wall:>7.2f} {cpu:>7.2f} {ratio:>10}", flush=True
+                        f"{extra:>9}  {name:<24} {wall:>7.2f} {cpu:>7.2f} {peak:>8.0f} {ratio:>10}",
+                        flush=True,
                     )
 
                 row("baseline", *run(argv, env))
                 samples = [run(argv, env) for _ in range(args.repeat)]
                 row(
                     f"unchanged (median of {args.repeat})",
-                    statistics.median(s[0] for s in samples),
-                    statistics.median(s[1] for s in samples),
+                    *(statistics.median(s[i] for s in samples) for i in range(3)),
                 )
                 added += 1
                 parent.send(added)
@@ -157,8 +164,7 @@ def main() -> None:
                         times = [run(command, env) for _ in range(5)]
                         row(
                             f"start-up: {name}",
-                            statistics.median(t[0] for t in times),
-                            statistics.median(t[1] for t in times),
+                            *(statistics.median(t[i] for t in times) for i in range(3)),
                         )
     finally:
         parent.send("stop")

@@ -126,7 +126,7 @@ def bodies(draw: st.DrawFn) -> bytes:
 
 
 @settings(
-    max_examples=120,
+    max_examples=60,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

@@ -91,7 +91,7 @@ items = st.lists(
 
 
 @settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(models=items, data=st.data())
 def test_any_order_of_any_list_parses_as_a_full_parse(server: _Server, models: list, data) -> None:
