@@ -179,28 +179,33 @@ def _database_password(url: str | None) -> list[str]:
 
 class _Scrubber:
     def __init__(self, secrets: Iterable[str]) -> None:
+        self._secrets = [s for s in secrets if s]
         self._masks: dict[str, str] = {}
-        for secret in secrets:
-            for form, mask in secret_forms(secret).items():
-                self._masks.setdefault(form, mask)
         self._pattern: re.Pattern[str] | None = None
         self._lock = threading.Lock()
 
     def __call__(self, text: str) -> str:
-        if not self._masks:
+        if not self._secrets:
             return text
-        return self._compiled().sub(lambda m: self._masks[m.group()], text)
+        pattern = self._compiled()
+        return pattern.sub(lambda m: self._masks[m.group()], text)
 
     def _compiled(self) -> re.Pattern[str]:
-        # Built at the first line logged, not at start: with a thousand tokens the pattern
-        # has thousands of spellings and takes a noticeable part of a second to compile,
-        # which a quiet run that logs nothing should not pay.
+        # Built at the first line logged, not at start: with a thousand tokens there are
+        # thousands of spellings, and working them out and compiling them takes a
+        # noticeable part of a second, which a quiet run that logs nothing should not pay.
         if self._pattern is None:
             with self._lock:
                 if self._pattern is None:
+                    masks: dict[str, str] = {}
+                    for secret in self._secrets:
+                        for form, mask in secret_forms(secret).items():
+                            masks.setdefault(form, mask)
+                    self._masks = masks
                     # Longest first: at any position the most complete spelling wins.
-                    forms = sorted(self._masks, key=len, reverse=True)
-                    self._pattern = re.compile("|".join(map(re.escape, forms)))
+                    forms = sorted(masks, key=len, reverse=True)
+                    alternatives = "|".join(map(re.escape, forms))
+                    self._pattern = re.compile(alternatives or "(?!)")  # (?!): never matches
         return self._pattern
 
 
