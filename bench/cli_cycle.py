@@ -32,6 +32,8 @@ from plain_gateway import PlainGateway
 
 
 def token_values(tokens: int) -> dict[str, str]:
+    # As bench/cycle.py names them; not imported from there, which would load the project
+    # into this process and into the peak memory its children inherit at fork.
     return {f"t{i:05d}": f"sk-bench-{i:012d}" for i in range(tokens)}
 
 
@@ -48,18 +50,9 @@ def serve(conn: Connection, kind: str, tokens: int, models: int, latency: float)
             conn.send("ok")
         server.shutdown()
         return
-    from monitor.sim import GatewaySimulator, make_model
+    from cycle import serve as serve_simulator  # bench/cycle.py's gateway process
 
-    base = [make_model(f"model-{i:05d}", ("openai",)) for i in range(models)]
-    with GatewaySimulator(seed=1, latency=latency) as gateway:
-        gateway.set_group("default", base)
-        for value in token_values(tokens).values():
-            gateway.add_token(value, group="default")
-        conn.send(gateway.base_url)
-        while (command := conn.recv()) != "stop":
-            base.append(make_model(f"added-{command}", ("openai",)))
-            gateway.set_group("default", base)
-            conn.send("ok")
+    serve_simulator(conn, tokens, models, latency)
 
 
 def write_config(path: Path, base_url: str, tokens: int, concurrency: int | None) -> None:
