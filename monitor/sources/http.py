@@ -157,7 +157,7 @@ class _Reply:
 
 # Sent with every models request, before the flavor's own headers.
 USER_AGENT = f"{DISTRIBUTION}/{__version__}"
-_HEADERS = {
+HEADERS = {
     "User-Agent": USER_AGENT,
     "Accept": "application/json",
     "Accept-Encoding": "gzip, deflate",
@@ -272,17 +272,12 @@ class _Walk:
         remaining = self._remaining(0)
         started = time.monotonic()
         try:
-            response = POOLS.manager(url, self.verify, self.max_connections).urlopen(
-                "GET",
+            response = POOLS.get(
                 url,
-                headers={**_HEADERS, **request.wire_headers()},
-                timeout=urllib3.Timeout(connect=remaining, read=remaining),
-                retries=False,
-                # A redirect usually means a wrong base_url; following it would also
-                # decide on our behalf where the token goes next.
-                redirect=False,
-                preload_content=False,
-                decode_content=True,
+                {**HEADERS, **request.wire_headers()},
+                timeout=remaining,
+                verify=self.verify,
+                maxsize=self.max_connections,
             )
         except Exception as exc:  # every transport failure is classified
             self._log(url, None, 0, started)

@@ -13,10 +13,8 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-import urllib3
-
 from monitor.config import MonitorSettings, SourceConfig, TokenConfig
-from monitor.sources.http import USER_AGENT
+from monitor.sources.http import HEADERS
 from monitor.transport.connections import POOLS, read_capped
 from monitor.transport.deadline import within
 
@@ -48,19 +46,8 @@ def explain_auth_failure(
         with within(timeout) as deadline:
             url = site_root(source.base_url) + USAGE_PATH
             verify = source.ca_bundle or source.verify_tls
-            response = POOLS.manager(url, verify).urlopen(
-                "GET",
-                url,
-                headers={
-                    "Authorization": f"Bearer {token.secret.reveal()}",
-                    "Accept": "application/json",
-                    "User-Agent": USER_AGENT,
-                },
-                timeout=urllib3.Timeout(connect=deadline.remaining(), read=deadline.remaining()),
-                retries=False,
-                redirect=False,
-                preload_content=False,
-            )
+            headers = {**HEADERS, "Authorization": f"Bearer {token.secret.reveal()}"}
+            response = POOLS.get(url, headers, timeout=deadline.remaining(), verify=verify)
             try:
                 status = response.status
                 body = read_capped(response, _BODY_LIMIT) if status == 200 else b""

@@ -20,7 +20,7 @@ import zlib
 from typing import Any
 from urllib.parse import urlsplit
 
-from urllib3 import BaseHTTPResponse
+from urllib3 import BaseHTTPResponse, Timeout
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.poolmanager import PoolManager, ProxyManager
@@ -105,6 +105,30 @@ class Pools:
                 if manager is None:
                     manager = self._managers[key] = self._build(proxy, verify, maxsize)
         return manager
+
+    def get(
+        self,
+        url: str,
+        headers: dict[str, str],
+        *,
+        timeout: float,
+        verify: bool | str = True,
+        maxsize: int = 16,
+    ) -> BaseHTTPResponse:
+        """A streamed GET as polling makes it: no retries, no redirects followed (a
+        redirect usually means a wrong base_url, and following it would decide where
+        the token goes next), the body left to read (and inflate) by the caller, who
+        releases the response."""
+        return self.manager(url, verify, maxsize).urlopen(
+            "GET",
+            url,
+            headers=headers,
+            timeout=Timeout(connect=timeout, read=timeout),
+            retries=False,
+            redirect=False,
+            preload_content=False,
+            decode_content=True,
+        )
 
     def proxy_for(self, url: str) -> str | None:
         parts = urlsplit(url)
