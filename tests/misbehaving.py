@@ -7,6 +7,7 @@ request head and then plays the behaviour chosen for the request's path prefix.
 
 from __future__ import annotations
 
+import http.server
 import socket
 import threading
 import time
@@ -155,3 +156,47 @@ def greeting_first(behaviour: Behaviour) -> Iterator[int]:
         stopped.set()
         thread.join(timeout=2)
         sock.close()
+
+
+class _BodyHandler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: BodyServer
+
+    def do_GET(self) -> None:
+        token = self.headers.get("Authorization", "").removeprefix("Bearer ")
+        body = self.server.bodies.get(token, self.server.body)
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+class BodyServer(http.server.ThreadingHTTPServer):
+    """A well-behaved server that answers every GET with 200 and the bytes it is given:
+    `bodies[token]` for a Bearer token listed there, `body` for any other."""
+
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _BodyHandler)
+        self.body = b""
+        self.bodies: dict[str, bytes] = {}
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.server_port}/v1"
+
+
+@contextmanager
+def serving_bodies() -> Iterator[BodyServer]:
+    server = BodyServer()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()

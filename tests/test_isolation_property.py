@@ -11,9 +11,7 @@ for people to read must be strict JSON.
 
 from __future__ import annotations
 
-import http.server
 import json
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,6 +27,7 @@ from monitor.sim.config import sim_config
 from monitor.store.database import open_database
 from monitor.store.schema import Check, EventRow, TokenState
 from tests.json_check import strict
+from tests.misbehaving import BodyServer, serving_bodies
 
 A, B = "sk-prop-token-a-0000000000000", "sk-prop-token-b-1111111111111"
 VALID = json.dumps(
@@ -36,36 +35,11 @@ VALID = json.dumps(
 ).encode()
 
 
-class _Gateway(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-    body_a: bytes = b""
-
-
-class _Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def do_GET(self) -> None:
-        token = self.headers.get("Authorization", "").removeprefix("Bearer ")
-        server: _Gateway = self.server  # type: ignore[assignment]
-        body = server.body_a if token == A else VALID
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
-def gateway() -> Iterator[_Gateway]:
-    server = _Gateway(("127.0.0.1", 0), _Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+def gateway() -> Iterator[BodyServer]:
+    with serving_bodies() as server:
+        server.body = VALID
+        yield server
 
 
 # Strings with everything a terminal, a database or an encoder may choke on.
@@ -132,20 +106,18 @@ def bodies(draw: st.DrawFn) -> bytes:
 )
 @given(first=bodies(), second=bodies())
 def test_any_answer_fails_only_its_own_token(
-    gateway: _Gateway, tmp_path_factory: pytest.TempPathFactory, first: bytes, second: bytes
+    gateway: BodyServer, tmp_path_factory: pytest.TempPathFactory, first: bytes, second: bytes
 ) -> None:
     path: Path = tmp_path_factory.mktemp("prop") / "monitor.db"
     db = open_database(f"sqlite:///{path}")
     hook = ChannelConfig(
         name="hook", type="webhook", options={"url": "http://127.0.0.1:9/"}
     )  # enqueued only: the payloads are read back from the database
-    config = sim_config(
-        f"http://127.0.0.1:{gateway.server_port}/v1", {"a": A, "b": B}, channels=[hook]
-    )
+    config = sim_config(gateway.base_url, {"a": A, "b": B}, channels=[hook])
     checker = Checker(config, db)
     try:
         for body in (first, second):
-            gateway.body_a = body
+            gateway.bodies[A] = body
             (report,) = checker.check()
             outcomes = {t.token: t for t in report.tokens}
             assert outcomes["b"].outcome == "ok"

@@ -7,9 +7,7 @@ brackets, quotes, backslashes, commas) try to make the item split lie.
 
 from __future__ import annotations
 
-import http.server
 import json
-import threading
 from collections.abc import Iterator
 
 import pytest
@@ -23,34 +21,13 @@ from monitor.sources.base import InvalidResponse, Request
 from monitor.sources.http import fetch_models
 from monitor.sources.openai_compat import NewApiFlavor
 from monitor.sources.pages import PAGES
-
-
-class _Server(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-    body = b""
-
-
-class _Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def do_GET(self) -> None:
-        body = self.server.body  # type: ignore[attr-defined]
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
+from tests.misbehaving import BodyServer, serving_bodies
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[_Server]:
-    srv = _Server(("127.0.0.1", 0), _Handler)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    yield srv
-    srv.shutdown()
-    srv.server_close()
+def server() -> Iterator[BodyServer]:
+    with serving_bodies() as served:
+        yield served
 
 
 def _go(document: object) -> bytes:
@@ -69,9 +46,9 @@ def _full_parse(body: bytes) -> dict | str:
     return {r.id: r for r in page.models}
 
 
-def _fetched(server: _Server, body: bytes) -> dict | str:
+def _fetched(server: BodyServer, body: bytes) -> dict | str:
     server.body = body
-    source = SourceConfig("gw", f"http://127.0.0.1:{server.server_port}/v1", "new-api")
+    source = SourceConfig("gw", server.base_url, "new-api")
     result = fetch_models(
         source, TokenConfig("t", "gw", Secret("sk-reorder-0000")), MonitorSettings()
     )
@@ -94,7 +71,9 @@ items = st.lists(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(models=items, data=st.data())
-def test_any_order_of_any_list_parses_as_a_full_parse(server: _Server, models: list, data) -> None:
+def test_any_order_of_any_list_parses_as_a_full_parse(
+    server: BodyServer, models: list, data
+) -> None:
     first = _body(models)
     expected_first = _full_parse(first)
     got_first = _fetched(server, first)
@@ -112,7 +91,7 @@ def test_any_order_of_any_list_parses_as_a_full_parse(server: _Server, models: l
         assert got == expected
 
 
-def test_a_reordered_list_is_not_decoded_again(server: _Server) -> None:
+def test_a_reordered_list_is_not_decoded_again(server: BodyServer) -> None:
     models = [
         {"id": f"m-{i}", "owned_by": "x", "supported_endpoint_types": ["openai"]} for i in range(50)
     ]
