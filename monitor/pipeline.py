@@ -22,7 +22,6 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, insert, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from monitor.clock import rfc3339, utcnow
@@ -47,6 +46,7 @@ from monitor.records import (
 from monitor.sources.http import fetch_models, secret_forms
 from monitor.sources.usage import explain_auth_failure
 from monitor.store.database import Database
+from monitor.store.dialects import upsert_insert
 from monitor.store.schema import Check, PollSlot, Snapshot, SourceState, TokenState
 from monitor.store.snapshots import SnapshotStore
 
@@ -303,7 +303,7 @@ class Checker:
         ]
         with self.db.session() as session:
             dialect = session.get_bind().dialect
-            insert = postgresql.insert if dialect.name == "postgresql" else sqlite.insert
+            insert = upsert_insert(session)
             won: set[str] = set()
             if dialect.insert_returning:
                 statement = (

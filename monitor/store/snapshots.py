@@ -10,10 +10,10 @@ from datetime import datetime
 from threading import Lock
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from monitor.records import ModelRecord, Models, canonical_json, digest, models_from_canonical
+from monitor.store.dialects import upsert_insert
 from monitor.store.errors import DatabaseError
 from monitor.store.schema import Snapshot
 
@@ -105,8 +105,7 @@ class SnapshotStore:
             "body": zlib.compress(canonical, 6),
             "created_at": now,
         }
-        dialect = session.get_bind().dialect.name
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        insert = upsert_insert(session)
         # Another instance may store the same list at the same moment.
         session.execute(insert(Snapshot).values(values).on_conflict_do_nothing())
         return session.scalar(select(Snapshot.id).where(Snapshot.digest == key))  # type: ignore[return-value]
