@@ -46,10 +46,15 @@ class Request:
 
 @dataclass(frozen=True, slots=True)
 class Page:
-    """The models of one response and, when the list continues, the request for the rest."""
+    """The models of one response and, when the list continues, the request for the rest.
+
+    `index` is set by the fetcher on a one-page list it caches for other tokens: the
+    models by id, read-only, so every token that gets the page shares one mapping.
+    """
 
     models: list[ModelRecord]
     next: Request | None = None
+    index: Mapping[str, ModelRecord] | None = field(default=None, compare=False)
 
 
 class InvalidResponse(Exception):

@@ -29,6 +29,7 @@ import unicodedata
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
+from types import MappingProxyType
 from typing import NoReturn
 from urllib.parse import urlencode, urlsplit
 
@@ -228,7 +229,7 @@ class _Walk:
             flavor=getattr(self.flavor, "detected", None) or self.flavor.name,
         )
 
-    def _pages(self) -> tuple[dict[str, ModelRecord], int, int]:
+    def _pages(self) -> tuple[Mapping[str, ModelRecord], int, int]:
         request: Request | None = self.flavor.first_request(self.source.base_url, self.token.secret)
         models: dict[str, ModelRecord] = {}
         seen: set[object] = set()
@@ -251,6 +252,8 @@ class _Walk:
             if not 200 <= reply.status < 300:
                 raise self._status_failure(reply)
             page = self._parse_once(reply, request)
+            if not models and page.index is not None:  # a one-page list parsed before
+                return page.index, status, size
             if not models and page.next is None:  # a one-page list: the common case
                 models = {record.id: record for record in page.models}
                 if len(models) == len(page.models):
@@ -524,7 +527,7 @@ class _Walk:
         key = page_key(self.flavor, request, reply.body)
         page = PAGES.get(key)
         if page is None:
-            page = self._parse(reply, request)
+            page = _indexed(self._parse(reply, request))
             # Stored without credentials: the key ignores headers, so a page may be
             # reused by another token, whose own headers go on its next request.
             PAGES.put(key, _with_headers(page, ()))
@@ -535,13 +538,14 @@ class _Walk:
         found = reordered.split(reply.body, list_key.encode())
         if found is None:  # not split exactly: parsed in full
             return self._parse(reply, request)
-        key = found.fingerprint(page_key(self.flavor, request, b""))
-        page = PAGES.get(key)
+        key = found.key((self.flavor.name, request.key))
+        page = PAGES.get(key) if key is not None else None
         if page is not None:
             return page
         decoded = self._decode(reply)
         page = self._parse(reply, request, decoded)
-        if isinstance(decoded, dict) and found.matches(decoded.get(list_key)):
+        if key is not None and isinstance(decoded, dict) and found.matches(decoded.get(list_key)):
+            page = _indexed(page)
             PAGES.put(key, page)
         return page
 
@@ -608,6 +612,16 @@ def _with_headers(page: Page, headers: tuple[tuple[str, str | Secret], ...]) -> 
     if page.next is None:
         return page
     return Page(page.models, dataclasses.replace(page.next, headers=headers))
+
+
+def _indexed(page: Page) -> Page:
+    """A one-page list with its read-only `index`, when every id is unique."""
+    if page.next is not None:
+        return page
+    index = {record.id: record for record in page.models}
+    if len(index) != len(page.models):
+        return page  # a duplicate id, reported by the walk
+    return dataclasses.replace(page, index=MappingProxyType(index))
 
 
 def _kind_of_status(status: int) -> ErrorKind:

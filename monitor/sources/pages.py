@@ -18,13 +18,15 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import OrderedDict
+from collections.abc import Hashable
 
 from monitor.sources.base import Flavor, Page, Request
 
-PageKey = bytes
+# A digest of (flavor, request, body), or `monitor.sources.reordered`'s key of a list.
+PageKey = Hashable
 
 
-def page_key(flavor: Flavor, request: Request, body: bytes) -> PageKey:
+def page_key(flavor: Flavor, request: Request, body: bytes) -> bytes:
     """What decides a page's parse: the flavor, the request (its url and params, never
     its headers, which carry the token) and the exact body."""
     head = repr((flavor.name, request.key)).encode()

@@ -8,6 +8,7 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass
 from datetime import datetime
 from threading import Lock
+from types import MappingProxyType
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -78,7 +79,8 @@ class SnapshotStore:
         record objects (interned records, cached pages): comparing identities is exact
         and costs a fraction of encoding and hashing the list again. Equality would
         not do: `1 == 1.0`, yet the two encode, and so hash, differently. A list not
-        seen recently is remembered as a copy: a caller may change its dict afterwards.
+        seen recently is remembered as a copy, as a caller may change its dict afterwards,
+        unless it is read-only (a cached page's index, shared by every token that got it).
         """
         with self._lock:
             recent = list(self._recent)
@@ -86,7 +88,7 @@ class SnapshotStore:
             seen = entry.models
             if seen is models or (len(seen) == len(models) and _same_records(seen, models)):
                 return entry
-        entry = _Seen(dict(models))
+        entry = _Seen(models if isinstance(models, MappingProxyType) else dict(models))
         with self._lock:
             self._recent.append(entry)
         return entry
