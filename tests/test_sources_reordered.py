@@ -101,6 +101,27 @@ def test_a_reordered_list_is_not_decoded_again(server: BodyServer) -> None:
     assert PAGES.hits == hits + 1
 
 
+def test_tokens_that_get_a_list_parsed_before_share_one_read_only_mapping(
+    server: BodyServer,
+) -> None:
+    models = [
+        {"id": f"s-{i}", "owned_by": "x", "supported_endpoint_types": ["openai"]} for i in range(20)
+    ]
+    source = SourceConfig("gw", server.base_url, "new-api")
+    results = []
+    for n, order in enumerate((models, models[::-1], models[5:] + models[:5])):
+        server.body = _body(order)
+        token = TokenConfig(f"t{n}", "gw", Secret(f"sk-share-{n:04d}"))
+        result = fetch_models(source, token, MonitorSettings())
+        assert isinstance(result, FetchOk)
+        results.append(result.models)
+    assert dict(results[0]) == _full_parse(_body(models))
+    assert results[1] is results[2]  # recognised: the cached page's index
+    with pytest.raises(TypeError):
+        results[1]["s-0"] = results[1]["s-1"]  # type: ignore[index]
+    assert dict(results[1]) == dict(results[0])
+
+
 def test_split_and_key() -> None:
     assert reordered.split(b'{"data":[1,2]}', b"data") is None  # not objects
     assert reordered.split(b'{"data":[],"data":[]}', b"data") is None  # two lists
