@@ -1,46 +1,44 @@
-"""Side by side with urlwatch: the same gateway, tokens and cycles; wall time and database growth.
+"""Side by side with urlwatch: the same gateway, tokens and cycles, both as users run them.
 
-    .venv/bin/pip install -e '.[bench]'          # urlwatch, from PyPI
-    .venv/bin/python bench/vs_urlwatch.py [--tokens 200] [--models 1000] [--latency 50]
-                                          [--concurrency N] [--urlwatch-workers N]
-                                          [--urlwatch-jobs both]
+    .venv/bin/pip install '.[bench]'             # urlwatch, from PyPI
+    .venv/bin/python bench/vs_urlwatch.py [--gateway plain|sim] [--tokens 1000]
+        [--models 1000] [--latency 0.05] [--concurrency default,32] [--urlwatch-jobs raw]
 
-One simulated new-api gateway (the child process of bench/cycle.py, on loopback) serves
-N tokens x M models and adds --latency milliseconds to every answer. Both tools poll every
-token's `GET /v1/models` in three cycles: a baseline, an unchanged cycle, and a cycle
-after one model was added to the list every token sees.
+One gateway process (bench/plain_gateway.py, or the project's simulator) serves N tokens
+x M models with --latency seconds added to every answer, the list in a new order each
+time, as new-api sends it. Both tools poll every token's `GET /v1/models` in three
+cycles: a baseline, an unchanged cycle, and a cycle after one model was added to the list.
 
-model-monitor runs in this process through the same `Checker` path as bench/cycle.py
-(the settings of `sim_config`, the product's default concurrency) on a fresh SQLite file.
-urlwatch runs as a subprocess per cycle, its CLI entry point with its own --urls, --config,
---cache and --hooks files in a temp dir (and HOME pointing there too), one `url` job per
-token with the `Authorization: Bearer` header and no reporter enabled. urlwatch has no
-setting for its thread count: it is the module constant `urlwatch.worker.MAX_WORKERS`
-(10), which the launcher sets to --urlwatch-workers (default: model-monitor's concurrency).
+model-monitor is the installed CLI, `model-monitor -q check`, a process per cycle, with
+every token in an environment variable of its own (`token_env`) and a fresh SQLite file.
+urlwatch is its own CLI entry point, a process per cycle, with its --urls, --config,
+--cache and --hooks files in a temp dir (HOME too), one `url` job per token with the
+`Authorization: Bearer` header and no reporter enabled. Each --concurrency setting runs
+both from scratch: "default" leaves each at its own default (model-monitor 16 requests at
+a time; urlwatch's `urlwatch.worker.MAX_WORKERS`, 10), a number sets both (urlwatch has no
+setting for it: the launcher sets the module constant).
 
-The gateway returns the `data` array in a random order on every request, as new-api does.
---urlwatch-jobs picks the urlwatch job lists: "raw" (the response text as it comes),
-"sorted" (urlwatch's built-in `format-json` then `sort` filters: the sorted lines of the
-pretty-printed JSON do not depend on the order, but no longer say which model a field
-belongs to) or "both" (default; two separate urlwatch setups, each with its own cache).
+--urlwatch-jobs picks urlwatch's job lists: "raw" (the response text as it comes: what a
+user gets from a plain `url` job), "sorted" (its built-in `format-json` then `sort`
+filters, whose output does not depend on the order but no longer says which model a field
+belongs to) or "both" (two separate urlwatch setups).
 
-Database size: model-monitor's is the .db file plus its -wal after
-`PRAGMA wal_checkpoint(TRUNCATE)` (the -shm index is not counted); urlwatch's is cache.db
-plus any -journal/-wal file, measured after its process exited. Growth is the size after a
-cycle minus the size before it (before the baseline: model-monitor's empty schema, while
-urlwatch's cache.db does not exist yet). urlwatch's wall and CPU times include its process
-start-up, which is also printed on its own (a run with an empty job list).
+Wall and CPU are each whole process's, start-up included (the kernel's account, wait4 /
+RUSAGE_CHILDREN). Storage: model-monitor's .db plus its -wal after a checkpoint, urlwatch's
+cache.db plus any journal; growth is the size after a cycle minus before it, and "per
+check" divides it by the tokens. changed: tokens recorded as new or changed in the cycle.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import multiprocessing as mp
 import os
 import resource
+import shutil
 import sqlite3
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -49,21 +47,18 @@ from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from cycle import serve, token_values  # the same simulated gateway, in a child process
-
-import monitor
-from monitor.heap import freeze_startup_objects
-from monitor.pipeline import Checker
-from monitor.sim.config import sim_config
-from monitor.store.database import Database, open_database
+from cli_cycle import run, serve, token_values, write_config
 
 # Runs urlwatch's own CLI entry point after setting its thread count, which urlwatch
-# keeps as a module constant (no config key, no flag).
+# keeps as a module constant (no config key, no flag); "default" leaves it alone.
 LAUNCHER = (
-    "import sys, urlwatch.worker; urlwatch.worker.MAX_WORKERS = int(sys.argv.pop(1)); "
-    "from urlwatch.cli import main; main()"
+    "import sys, urlwatch.worker; workers = sys.argv.pop(1); "
+    "urlwatch.worker.MAX_WORKERS = int(workers) if workers != 'default' "
+    "else urlwatch.worker.MAX_WORKERS; from urlwatch.cli import main; main()"
 )
 FILTERS = {"raw": None, "sorted": ["format-json", "sort"]}
+MODEL_MONITOR_DEFAULT_CONCURRENCY = 16
+URLWATCH_DEFAULT_WORKERS = 10
 
 
 @dataclass
@@ -71,7 +66,7 @@ class Sample:
     wall: float
     cpu: float
     size: int
-    changed: int  # tokens/jobs recorded as new or changed in this cycle
+    changed: int  # tokens recorded as new or changed in this cycle
     errors: int
 
 
@@ -85,51 +80,49 @@ def files_size(db: Path) -> int:
 
 
 class ModelMonitor:
+    """The installed CLI, one `check` process per cycle, tokens from the environment."""
+
     def __init__(
-        self, base_url: str, tokens: dict[str, str], path: Path, concurrency: int | None
+        self, cli: str, base_url: str, tokens: dict[str, str], folder: Path, concurrency: int | None
     ) -> None:
-        settings = {} if concurrency is None else {"concurrency": concurrency}
-        self.config = sim_config(base_url, tokens, **settings)
-        self.path = path
-        self.db: Database = open_database(f"sqlite:///{path}")
-        self.checker = Checker(self.config, self.db)
-        freeze_startup_objects()  # as `model-monitor check` and `run` do
+        folder.mkdir()
+        config = folder / "config.toml"
+        write_config(config, base_url, len(tokens), concurrency)
+        self.db = folder / "bench.db"
+        self.argv = [cli, "-q", "--config", str(config), "check"]
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("MM_BENCH_")}
+        self.env.update({f"MM_BENCH_{name.upper()}": value for name, value in tokens.items()})
+        self.last_check = 0
 
     def size(self) -> int:
-        with self.db.engine.connect() as conn:
-            busy = conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+        if not self.db.exists():
+            return 0
+        with sqlite3.connect(self.db) as conn:
+            busy = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+        conn.close()
         if busy:
             print("warning: model-monitor WAL checkpoint was blocked", file=sys.stderr)
-        return files_size(self.path)
-
-    def counts(self) -> str:
-        with self.db.engine.connect() as conn:
-            n = conn.exec_driver_sql(
-                "SELECT (SELECT count(*) FROM checks), (SELECT count(*) FROM snapshots), "
-                "(SELECT count(*) FROM events)"
-            ).one()
-        return f"{n[0]} checks rows, {n[1]} snapshots rows, {n[2]} events rows"
+        return files_size(self.db)
 
     def cycle(self) -> Sample:
-        wall, cpu = time.perf_counter(), time.process_time()
-        reports = self.checker.check()
-        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-        tokens = [t for report in reports for t in report.tokens]
-        return Sample(
-            wall,
-            cpu,
-            self.size(),
-            sum(1 for t in tokens if t.baseline or t.changes),
-            sum(1 for t in tokens if t.error is not None),
-        )
-
-    def close(self) -> None:
-        self.db.close()
+        wall, cpu, _ = run(self.argv, self.env)
+        with sqlite3.connect(f"file:{self.db}?mode=ro", uri=True) as conn:
+            changed, errors, last = conn.execute(
+                "SELECT coalesce(sum(outcome = 'ok' AND (baseline OR previous IS NULL"
+                " OR snapshot_id != previous)), 0), coalesce(sum(outcome != 'ok'), 0),"
+                " coalesce(max(id), 0) FROM (SELECT id, outcome, baseline, snapshot_id,"
+                " lag(snapshot_id) OVER (PARTITION BY token ORDER BY id) AS previous"
+                " FROM checks) WHERE id > ?",
+                (self.last_check,),
+            ).fetchone()
+        conn.close()
+        self.last_check = max(self.last_check, last)
+        return Sample(wall, cpu, self.size(), changed, errors)
 
 
 class Urlwatch:
     def __init__(
-        self, base_url: str, tokens: dict[str, str], folder: Path, workers: int, kind: str
+        self, base_url: str, tokens: dict[str, str], folder: Path, workers: str, kind: str
     ) -> None:
         folder.mkdir()
         self.cache = folder / "cache.db"
@@ -162,7 +155,7 @@ class Urlwatch:
             sys.executable,
             "-c",
             LAUNCHER,
-            str(workers),
+            workers,
             "--urls",
             str(self.urls),
             "--config",
@@ -209,121 +202,120 @@ class Urlwatch:
 
 
 def ratio(a: float, b: float) -> str:
-    return f"{a / b:.1f}" if b else "-"
+    if b <= 0:
+        return "-" if a <= 0 else "inf"
+    return f"{a / b:.1f}"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--tokens", type=int, default=200, help="tokens (default 200)")
-    parser.add_argument("--models", type=int, default=1000, help="models per list (default 1000)")
-    parser.add_argument(
-        "--latency", type=float, default=50.0, help="milliseconds added to every answer (50)"
-    )
+    parser.add_argument("--gateway", choices=("plain", "sim"), default="plain")
+    parser.add_argument("--tokens", type=int, default=1000)
+    parser.add_argument("--models", type=int, default=1000)
+    parser.add_argument("--latency", type=float, default=0.05, help="seconds (0.05)")
     parser.add_argument(
         "--concurrency",
-        type=int,
-        default=None,
-        help="model-monitor's concurrency (default: the product's), and urlwatch's threads",
+        default="default,32",
+        help="comma-separated settings, each run from scratch: 'default' or a number",
     )
-    parser.add_argument(
-        "--urlwatch-workers",
-        type=int,
-        default=None,
-        help="urlwatch's thread count (default: model-monitor's concurrency)",
-    )
-    parser.add_argument(
-        "--urlwatch-jobs",
-        choices=("raw", "sorted", "both"),
-        default="both",
-        help="urlwatch job lists to run (default both)",
-    )
+    parser.add_argument("--urlwatch-jobs", choices=("raw", "sorted", "both"), default="raw")
     args = parser.parse_args()
     try:
-        version("urlwatch")
+        urlwatch_version = version("urlwatch")
     except PackageNotFoundError:
-        parser.error("urlwatch is not installed: .venv/bin/pip install -e '.[bench]'")
+        parser.error("urlwatch is not installed: .venv/bin/pip install '.[bench]'")
+    cli = shutil.which("model-monitor", path=str(Path(sys.executable).parent))
+    if cli is None:
+        sys.exit("model-monitor is not installed next to this Python; pip install . first")
 
     tokens = token_values(args.tokens)
     kinds = ("raw", "sorted") if args.urlwatch_jobs == "both" else (args.urlwatch_jobs,)
     ctx = mp.get_context("spawn")
     parent, child = ctx.Pipe()
-    server = ctx.Process(
-        target=serve, args=(child, args.tokens, args.models, args.latency / 1000), daemon=True
+    gateway = ctx.Process(
+        target=serve,
+        args=(child, args.gateway, args.tokens, args.models, args.latency),
+        daemon=True,
     )
-    server.start()
+    gateway.start()
+    load = os.getloadavg()
+    added = 0
     try:
         base_url = parent.recv()
-        with tempfile.TemporaryDirectory() as tmp:
-            mm = ModelMonitor(base_url, tokens, Path(tmp) / "monitor.db", args.concurrency)
-            concurrency = mm.config.monitor.concurrency
-            workers = args.urlwatch_workers or concurrency
-            watchers = {
-                f"urlwatch {kind}": Urlwatch(base_url, tokens, Path(tmp) / kind, workers, kind)
-                for kind in kinds
+        print(
+            f"model-monitor {version('llm-model-monitor')} ({cli}) vs urlwatch {urlwatch_version};"
+            f" Python {sys.version.split()[0]}, SQLite {sqlite3.sqlite_version};"
+            f" load average before: {load[0]:.2f}"
+        )
+        print(
+            f"{args.gateway} gateway, {args.tokens} tokens x {args.models} models, latency"
+            f" {args.latency * 1000:g} ms; wall x and cpu x: urlwatch / model-monitor"
+        )
+        for setting in args.concurrency.split(","):
+            mm_concurrency = None if setting == "default" else int(setting)
+            workers = {
+                "model-monitor": mm_concurrency or MODEL_MONITOR_DEFAULT_CONCURRENCY,
+                **dict.fromkeys(
+                    (f"urlwatch {k}" for k in kinds),
+                    URLWATCH_DEFAULT_WORKERS if setting == "default" else int(setting),
+                ),
             }
-            idle = Urlwatch(base_url, {}, Path(tmp) / "empty", workers, "raw")
-            startup = statistics.median(idle.run()[0] for _ in range(3))
-            floor = args.tokens * args.latency / 1000 / min(concurrency, args.tokens)
-
-            print(
-                f"model-monitor {version('model-monitor')} from {Path(monitor.__file__).parent} "
-                f"(in-process Checker, concurrency {concurrency}) vs urlwatch "
-                f"{version('urlwatch')} (subprocess, max_workers {workers}); "
-                f"Python {sys.version.split()[0]}, SQLite {sqlite3.sqlite_version}"
-            )
-            print(
-                f"{args.tokens} tokens x {args.models} models, latency {args.latency:g} ms, "
-                f"gateway {base_url}; network floor {floor:.2f} s per cycle at {concurrency}"
-            )
-            print(
-                f"urlwatch start-up and exit with an empty job list: {startup:.2f} s "
-                "(median of 3; included in urlwatch's wall times below)"
-            )
-            print("urlwatch raw: the response text as received; urlwatch sorted: filters")
-            print("  format-json + sort (order-independent text). changed: tokens recorded as")
-            print("  new or changed in the cycle; cpu: the checker process (model-monitor) or")
-            print("  the urlwatch process; x: urlwatch / model-monitor.")
-            print()
-            header = (
-                f"{'cycle':<16} {'tool':<16} {'wall s':>7} {'cpu s':>7} {'changed':>7} "
-                f"{'errors':>6} {'db bytes':>12} {'growth bytes':>13} {'wall x':>7} "
-                f"{'growth x':>8}"
-            )
-            print(header)
-            print("-" * len(header))
-            sizes = {"model-monitor": mm.size(), **dict.fromkeys(watchers, 0)}
-            cycles = (("baseline", None), ("unchanged", None), ("one model added", "model-added"))
-            for name, change in cycles:
-                if change is not None:
-                    parent.send(change)
-                    parent.recv()
-                ref = mm.cycle()
-                results = {"model-monitor": ref}
-                for tool, watcher in watchers.items():
-                    results[tool] = watcher.cycle()
-                for tool, s in results.items():
-                    growth = s.size - sizes[tool]
-                    sizes[tool] = s.size
-                    if tool == "model-monitor":
-                        ref_growth, xs = growth, ("", "")
-                    else:
-                        xs = (ratio(s.wall, ref.wall), ratio(growth, ref_growth))
-                    print(
-                        f"{name if tool == 'model-monitor' else '':<16} {tool:<16} "
-                        f"{s.wall:>7.2f} {s.cpu:>7.2f} {s.changed:>7} {s.errors:>6} "
-                        f"{s.size:>12,} {growth:>13,} {xs[0]:>7} {xs[1]:>8}",
-                        flush=True,
+            with tempfile.TemporaryDirectory() as tmp:
+                tools: dict[str, ModelMonitor | Urlwatch] = {
+                    "model-monitor": ModelMonitor(
+                        cli, base_url, tokens, Path(tmp) / "mm", mm_concurrency
                     )
-            print()
-            print(f"model-monitor database: {mm.counts()}")
-            for tool, watcher in watchers.items():
-                print(f"{tool} cache: {watcher.rows()[0]} CacheEntry rows")
-            mm.close()
+                }
+                for kind in kinds:
+                    tools[f"urlwatch {kind}"] = Urlwatch(
+                        base_url, tokens, Path(tmp) / kind, setting, kind
+                    )
+                print()
+                print(
+                    f"concurrency {setting}: "
+                    + ", ".join(
+                        f"{tool} {n} (floor {math.ceil(args.tokens / n) * args.latency:.2f} s)"
+                        for tool, n in workers.items()
+                    )
+                )
+                header = (
+                    f"{'cycle':<16} {'tool':<16} {'wall s':>7} {'cpu s':>7} {'changed':>7}"
+                    f" {'errors':>6} {'db bytes':>12} {'growth':>12} {'per check':>9}"
+                    f" {'wall x':>7} {'cpu x':>6} {'growth x':>8}"
+                )
+                print(header)
+                print("-" * len(header))
+                sizes = dict.fromkeys(tools, 0)
+                for name in ("baseline", "unchanged", "one model added"):
+                    if name == "one model added":
+                        added += 1
+                        parent.send(f"added-{added}")
+                        parent.recv()
+                    results = {tool: runner.cycle() for tool, runner in tools.items()}
+                    ref = results["model-monitor"]
+                    ref_growth = ref.size - sizes["model-monitor"]
+                    for tool, s in results.items():
+                        growth = s.size - sizes[tool]
+                        sizes[tool] = s.size
+                        xs = ("", "", "")
+                        if tool != "model-monitor":
+                            xs = (
+                                ratio(s.wall, ref.wall),
+                                ratio(s.cpu, ref.cpu),
+                                ratio(growth, ref_growth),
+                            )
+                        print(
+                            f"{name if tool == 'model-monitor' else '':<16} {tool:<16}"
+                            f" {s.wall:>7.2f} {s.cpu:>7.2f} {s.changed:>7} {s.errors:>6}"
+                            f" {s.size:>12,} {growth:>12,} {growth / args.tokens:>9,.0f}"
+                            f" {xs[0]:>7} {xs[1]:>6} {xs[2]:>8}",
+                            flush=True,
+                        )
     finally:
         parent.send("stop")
-        server.join(10)
+        gateway.join(10)
 
 
 if __name__ == "__main__":
