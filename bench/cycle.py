@@ -24,8 +24,8 @@ import time
 from multiprocessing.connection import Connection
 from pathlib import Path
 
-from monitor.heap import freeze_startup_objects
-from monitor.pipeline import Checker
+from monitor.runtime.cycle import Checker
+from monitor.runtime.heap import freeze_startup_objects
 from monitor.sim import GatewaySimulator, make_model
 from monitor.sim.config import sim_config
 from monitor.store.database import open_database

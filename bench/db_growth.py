@@ -20,7 +20,7 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, text
 
-from monitor.pipeline import Checker
+from monitor.runtime.cycle import Checker
 from monitor.sim import GatewaySimulator, make_model
 from monitor.sim.config import sim_config
 from monitor.store.database import Database, open_database

@@ -21,11 +21,11 @@ from typing import TypeVar
 
 import orjson
 
-from monitor import records
 from monitor.config import Secret
-from monitor.diff import diff_models
+from monitor.core import records
+from monitor.core.diff import diff_models
+from monitor.core.records import ModelRecord, canonical_json, digest
 from monitor.events.guard import TokenView, observe
-from monitor.records import ModelRecord, canonical_json, digest
 from monitor.sim import make_model
 from monitor.sources import openai_compat
 from monitor.sources.registry import FLAVORS

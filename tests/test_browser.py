@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from monitor.listener import Health, Listener
-from monitor.pipeline import Checker
+from monitor.runtime.cycle import Checker
+from monitor.runtime.listener import Health, Listener
 from monitor.sim import GatewaySimulator, make_model
 from monitor.sim.config import sim_config
 from monitor.store.database import open_database

@@ -22,7 +22,7 @@ from pathlib import Path
 import click
 import pytest
 
-from monitor.cli import cli
+from monitor.cli.commands import cli
 from monitor.sim import GatewaySimulator, WebhookReceiver, make_model
 from tests.json_check import strict
 

@@ -1,6 +1,6 @@
 """Bad input of every kind, as a user meets it: the installed command line in a subprocess,
 asserting the documented exit code, one message naming the problem (and how to fix it), and
-no traceback. The exit codes are in `model-monitor --help` and in monitor/cli.py."""
+no traceback. The exit codes are in `model-monitor --help` and in monitor/cli/commands.py."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from monitor.cli import main
+from monitor.cli.commands import main
 from monitor.sim import GatewaySimulator, make_model
 from monitor.store.database import Database, open_database
 from tests.conftest import CANARY
@@ -495,7 +495,7 @@ def test_an_internal_error_is_one_line_and_the_traceback_needs_v(
 def test_a_database_error_anywhere_exits_2_naming_the_database_without_its_password(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], process_logging: None
 ) -> None:
-    import monitor.cli
+    import monitor.cli.commands
 
     class Broken:
         def reader(self) -> Any:
@@ -505,7 +505,7 @@ def test_a_database_error_anywhere_exits_2_naming_the_database_without_its_passw
         self.checked_database(config)
         return Broken()
 
-    monkeypatch.setattr(monitor.cli.App, "read_db", read_db)
+    monkeypatch.setattr(monitor.cli.commands.App, "read_db", read_db)
     url = "postgresql+psycopg://mm:hunter2@db.example/monitor"
     code, err = _in_process(capsys, "--config", "/nonexistent.toml", "--database", url, "status")
     assert code == 78  # a broken config still wins: it is named, not hidden

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from monitor.scheduler import cron_trigger
+from monitor.runtime.daemon import cron_trigger
 from monitor.sim import GatewaySimulator, WebhookReceiver, make_model
 from monitor.store.database import open_database
 from monitor.store.schema import Check
@@ -176,10 +176,10 @@ def test_retention_prunes_old_history(db_url: str) -> None:
     from dataclasses import replace
     from datetime import timedelta
 
-    from monitor.clock import utcnow
+    from monitor.core.clock import utcnow
     from monitor.delivery.outbox import Dispatcher
-    from monitor.pipeline import Checker
-    from monitor.scheduler import Daemon
+    from monitor.runtime.cycle import Checker
+    from monitor.runtime.daemon import Daemon
     from monitor.sim.config import sim_config
 
     with GatewaySimulator(seed=2) as gateway:

@@ -18,12 +18,12 @@ from pathlib import Path
 import pytest
 
 from monitor.config.model import ChannelConfig, MonitorSettings, Secret, SourceConfig, TokenConfig
+from monitor.core.records import ErrorKind, FetchError
 from monitor.delivery.base import Message
 from monitor.delivery.email import EmailChannel
 from monitor.delivery.samples import sample_test
 from monitor.delivery.webhook import WebhookChannel
-from monitor.records import ErrorKind, FetchError
-from monitor.sources.http import fetch_models
+from monitor.sources.fetch import fetch_models
 from monitor.sources.usage import explain_auth_failure
 from tests.misbehaving import (
     OK_HEAD,

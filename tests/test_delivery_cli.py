@@ -10,8 +10,8 @@ import threading
 import time
 from pathlib import Path
 
-from monitor.clock import utcnow
 from monitor.config import ChannelConfig, Secret
+from monitor.core.clock import utcnow
 from monitor.delivery import samples
 from monitor.delivery.outbox import Dispatcher, enqueue
 from monitor.delivery.registry import build_channels

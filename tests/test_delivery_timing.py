@@ -11,13 +11,13 @@ from typing import ClassVar
 import pytest
 from sqlalchemy import select
 
-from monitor.clock import utcnow
 from monitor.config import ChannelConfig
+from monitor.config.timing import Digest, QuietHours
+from monitor.core.clock import utcnow
 from monitor.delivery import samples
 from monitor.delivery.base import Channel, Message, SendResult
 from monitor.delivery.outbox import Dispatcher, enqueue, retry
 from monitor.delivery.registry import build_channels
-from monitor.delivery.timing import Digest, QuietHours
 from monitor.events import payload_errors
 from monitor.sim.config import sim_config, webhook_channel
 from monitor.store.database import Database, open_database

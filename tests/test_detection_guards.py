@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
+from monitor.core.records import ChangeType, ErrorKind, EventType
 from monitor.events import payload_errors
-from monitor.pipeline import Checker
-from monitor.records import ChangeType, ErrorKind, EventType
+from monitor.runtime.cycle import Checker
 from monitor.sim import Fault, GatewaySimulator, make_model
 from monitor.sim.config import sim_config
 from monitor.sources.usage import describe_usage

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitor.diff import apply_changes, diff_models, diff_record, sort_changes
-from monitor.records import Change, ChangeType, ModelRecord, canonical_json
+from monitor.core.diff import apply_changes, diff_models, diff_record, sort_changes
+from monitor.core.records import Change, ChangeType, ModelRecord, canonical_json
 
 R = ModelRecord.build
 

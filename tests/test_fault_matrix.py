@@ -43,13 +43,13 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from monitor.clock import utcnow
 from monitor.config import Config, MonitorSettings
+from monitor.core.clock import utcnow
+from monitor.core.records import ErrorKind, FetchError
 from monitor.delivery.outbox import Dispatcher
 from monitor.delivery.registry import build_channels
 from monitor.events import payload_errors
-from monitor.pipeline import Checker
-from monitor.records import ErrorKind, FetchError
+from monitor.runtime.cycle import Checker
 from monitor.sim import Fault, GatewaySimulator, WebhookReceiver, fingerprint, make_model
 from monitor.sim.config import sim_config, webhook_channel
 from monitor.store.database import Database, open_database
@@ -948,8 +948,8 @@ def test_events_of_one_cycle_are_sent_in_their_order(
     counter = iter(range(2**32, 0, -1))
     one_millisecond = SimpleNamespace(time_ns=lambda: 1_800_000_000_000_000_000)
     falling = SimpleNamespace(token_hex=lambda n: f"{next(counter):016x}")
-    monkeypatch.setattr("monitor.ids.time", one_millisecond)
-    monkeypatch.setattr("monitor.ids.secrets", falling)
+    monkeypatch.setattr("monitor.core.ids.time", one_millisecond)
+    monkeypatch.setattr("monitor.core.ids.secrets", falling)
     row = next(r for r in ROWS if r.id == "real-addition-during-an-outage")
     stage = Stage.open(gateway, row)
     db = open_database(db_url)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from contextlib import ExitStack
 
 from monitor.config import Config, MonitorSettings, Secret, SourceConfig, TokenConfig
-from monitor.pipeline import Checker
+from monitor.runtime.cycle import Checker
 from monitor.sim import GatewaySimulator, make_model
 from monitor.store.database import open_database
 

@@ -9,15 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitor.events.grouping import (
-    TokenOutcome,
-    build_events,
-    filter_for_channel,
-    group_changes,
-    summarize,
-)
-from monitor.events.health import Transition
-from monitor.records import (
+from monitor.core.records import (
     Change,
     ChangeType,
     ErrorKind,
@@ -27,6 +19,14 @@ from monitor.records import (
     ModelRecord,
     SourceRef,
 )
+from monitor.events.grouping import (
+    TokenOutcome,
+    build_events,
+    filter_for_channel,
+    group_changes,
+    summarize,
+)
+from monitor.events.health import Transition
 
 R = ModelRecord.build
 SOURCE = SourceRef("aiberm", "https://aiberm.com/v1")

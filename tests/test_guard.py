@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitor.diff import apply_changes, diff_models
+from monitor.core.diff import apply_changes, diff_models
+from monitor.core.records import Change, ChangeType, ModelRecord
 from monitor.events.guard import Pending, TokenView, baseline, observe
-from monitor.records import Change, ChangeType, ModelRecord
 
 R = ModelRecord.build
 

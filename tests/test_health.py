@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from monitor.core.records import ErrorKind, EventType, FetchError, FetchOk, FetchResult
 from monitor.events.health import Health, Transition, next_health
-from monitor.records import ErrorKind, EventType, FetchError, FetchOk, FetchResult
 
 OK = FetchOk(models={})
 AUTH = FetchError(ErrorKind.AUTH, "Invalid token", status=401)

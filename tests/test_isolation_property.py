@@ -21,8 +21,8 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from monitor.config import ChannelConfig
-from monitor.pipeline import Checker
-from monitor.records import ErrorKind
+from monitor.core.records import ErrorKind
+from monitor.runtime.cycle import Checker
 from monitor.sim.config import sim_config
 from monitor.store.database import open_database
 from monitor.store.schema import Check, EventRow, TokenState

@@ -25,10 +25,10 @@ from monitor import __version__
 from monitor.config import ConfigError
 from monitor.delivery.outbox import Dispatcher
 from monitor.delivery.registry import build_channels
-from monitor.listener import CycleWatch, Health, Listener
-from monitor.metrics import Metrics
-from monitor.pipeline import Checker
-from monitor.scheduler import Daemon
+from monitor.runtime.cycle import Checker
+from monitor.runtime.daemon import Daemon
+from monitor.runtime.listener import CycleWatch, Health, Listener
+from monitor.runtime.metrics import Metrics
 from monitor.sim import GatewaySimulator, WebhookReceiver, make_model
 from monitor.sim.config import sim_config, webhook_channel
 from monitor.store.database import open_database

@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 import pytest
 
-from monitor import logs
+from monitor.runtime import logs
 from monitor.sim import GatewaySimulator, WebhookReceiver, make_model
 from tests.conftest import CANARY
 

@@ -8,10 +8,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
-from monitor.clock import utcnow
+from monitor.core.clock import utcnow
 from monitor.delivery.outbox import Dispatcher, backoff, retry
 from monitor.delivery.registry import build_channels
-from monitor.pipeline import Checker
+from monitor.runtime.cycle import Checker
 from monitor.sim import GatewaySimulator, WebhookReceiver, make_model
 from monitor.sim.config import sim_config, webhook_channel
 from monitor.store.database import Database, open_database

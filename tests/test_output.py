@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from monitor.output import model_table
-from monitor.records import ModelRecord
+from monitor.cli.output import model_table
+from monitor.core.records import ModelRecord
 
 
 def test_priced_models_get_context_and_price_columns() -> None:

@@ -84,7 +84,7 @@ def site(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 def installed(site: Path, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """The command line of the unpacked wheel (run from outside the checkout)."""
     return subprocess.run(
-        [sys.executable, "-c", "from monitor.cli import main; main()", *args],
+        [sys.executable, "-c", "from monitor.cli.commands import main; main()", *args],
         env={**os.environ, "PYTHONPATH": str(site)},
         cwd=cwd,
         capture_output=True,
@@ -97,7 +97,7 @@ def test_the_distribution_is_llm_model_monitor_and_the_command_model_monitor() -
     project = PYPROJECT["project"]
     assert project["name"] == DISTRIBUTION
     assert monitor.DISTRIBUTION == DISTRIBUTION
-    assert project["scripts"] == {"model-monitor": "monitor.cli:main"}
+    assert project["scripts"] == {"model-monitor": "monitor.cli.commands:main"}
     assert (ROOT / "monitor" / "__main__.py").is_file()  # python -m monitor
     for key in ("Homepage", "Documentation", "Changelog"):
         assert project["urls"][key].startswith(monitor.HOMEPAGE)
@@ -185,7 +185,7 @@ def test_the_wheel_is_llm_model_monitor_with_its_metadata(wheel: Path) -> None:
         assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names), names
     assert metadata["Name"] == DISTRIBUTION
     assert metadata["Version"] == monitor.__version__
-    assert "model-monitor = monitor.cli:main" in scripts
+    assert "model-monitor = monitor.cli.commands:main" in scripts
     urls = dict(u.split(", ", 1) for u in metadata.get_all("Project-URL") or [])
     assert set(urls) >= {"Homepage", "Documentation", "Changelog"}, urls
     assert metadata.get_all("Classifier")
@@ -237,7 +237,7 @@ def test_init_from_the_installed_wheel_writes_the_shipped_files(site: Path, tmp_
         [
             sys.executable,
             "-c",
-            "from monitor.shipped import shipped_path as p; "
+            "from monitor.cli.shipped import shipped_path as p; "
             "print(p('systemd/model-monitor.service')); print(p('config.example.toml'))",
         ],
         env={**os.environ, "PYTHONPATH": str(site)},

@@ -14,11 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator, FormatChecker
 
-from monitor.diff import diff_models
-from monitor.events import load_event_schema
-from monitor.events.grouping import TokenOutcome, build_events, filter_for_channel
-from monitor.events.health import Transition
-from monitor.records import (
+from monitor.core.diff import diff_models
+from monitor.core.records import (
     Change,
     ChangeType,
     ErrorKind,
@@ -28,6 +25,9 @@ from monitor.records import (
     ModelRecord,
     SourceRef,
 )
+from monitor.events import load_event_schema
+from monitor.events.grouping import TokenOutcome, build_events, filter_for_channel
+from monitor.events.health import Transition
 
 R = ModelRecord.build
 SOURCE = SourceRef("aiberm", "https://aiberm.com/v1")

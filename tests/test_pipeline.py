@@ -8,9 +8,9 @@ import json
 import pytest
 from sqlalchemy import func, select
 
-from monitor.clock import utcnow
-from monitor.pipeline import Checker
-from monitor.records import ChangeType, ErrorKind, EventType, FetchOk, ModelRecord
+from monitor.core.clock import utcnow
+from monitor.core.records import ChangeType, ErrorKind, EventType, FetchOk, ModelRecord
+from monitor.runtime.cycle import Checker
 from monitor.sim import Fault, GatewaySimulator, make_model
 from monitor.sim.config import sim_config, webhook_channel
 from monitor.store.database import Database, open_database
@@ -293,7 +293,7 @@ def test_tokens_in_and_out_of_a_streak_get_their_own_outcome(gateway, db) -> Non
 def test_a_token_whose_answer_cannot_be_recorded_fails_alone(setup, db) -> None:
     """Defence in depth behind the fetch path: if recording one token's answer raises, the
     transaction is redone with that token failed, and the others are recorded as usual."""
-    from monitor.sources.http import fetch_models
+    from monitor.sources.fetch import fetch_models
 
     def fetch(source, token, settings):
         result = fetch_models(source, token, settings)

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from monitor.pipeline import Checker
+from monitor.runtime.cycle import Checker
 from monitor.sim import GatewaySimulator, make_model
 from monitor.sim.config import sim_config
 from monitor.store.database import open_database

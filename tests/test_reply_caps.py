@@ -52,7 +52,7 @@ SEND = {
     """,
     "gateway": """
         from monitor.config.model import MonitorSettings, Secret, SourceConfig, TokenConfig
-        from monitor.sources.http import fetch_models
+        from monitor.sources.fetch import fetch_models
         source = SourceConfig("gw", URL.removesuffix("/models"), "openai")
         result = fetch_models(source, TokenConfig("t", "gw", Secret("sk-bomb")), MonitorSettings())
         print(type(result).__name__, getattr(result, "kind", ""), result.status)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.cli import main
+from monitor.cli.commands import main
 from monitor.store.database import open_database
 from monitor.web.render import META_CSP
 from tests.conftest import CANARY

@@ -22,8 +22,8 @@ import pytest
 from sqlalchemy import func, select
 
 from monitor.config import MonitorSettings
-from monitor.pipeline import Checker
-from monitor.scheduler import poll_slot
+from monitor.runtime.cycle import Checker
+from monitor.runtime.daemon import poll_slot
 from monitor.sim import GatewaySimulator, WebhookReceiver, make_model
 from monitor.sim.config import sim_config
 from monitor.sim.gateway import fingerprint

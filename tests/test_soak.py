@@ -59,7 +59,7 @@ import pytest
 from monitor.config import Config
 from monitor.delivery.outbox import Dispatcher
 from monitor.delivery.registry import build_channels
-from monitor.pipeline import Checker, CycleReport
+from monitor.runtime.cycle import Checker, CycleReport
 from monitor.sim import Fault, GatewaySimulator, WebhookReceiver, fingerprint, make_model
 from monitor.sim.config import sim_config, webhook_channel
 from monitor.store.database import Database, open_database

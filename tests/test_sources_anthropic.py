@@ -17,8 +17,7 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from monitor.config.model import MonitorSettings, Secret, SourceConfig, TokenConfig
-from monitor.pipeline import Checker
-from monitor.records import (
+from monitor.core.records import (
     ChangeType,
     ErrorKind,
     EventType,
@@ -27,11 +26,12 @@ from monitor.records import (
     FetchResult,
     ModelRecord,
 )
+from monitor.runtime.cycle import Checker
 from monitor.sim import Fault, GatewaySimulator, make_model
 from monitor.sim.config import sim_config
 from monitor.sources.anthropic import AnthropicFlavor
 from monitor.sources.base import InvalidResponse, Page, Request
-from monitor.sources.http import fetch_models
+from monitor.sources.fetch import fetch_models
 from monitor.sources.pages import PAGES
 from monitor.sources.registry import FLAVORS
 from monitor.store.database import open_database

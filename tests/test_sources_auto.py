@@ -10,13 +10,13 @@ from typing import Any
 import pytest
 
 from monitor.config import MonitorSettings, Secret, SourceConfig, TokenConfig
-from monitor.records import ErrorKind, FetchOk, ModelRecord
+from monitor.core.records import ErrorKind, FetchOk, ModelRecord
 from monitor.sim import GatewaySimulator, make_model
 from monitor.sim.config import SIM_SETTINGS
 from monitor.sources import registry
 from monitor.sources.auto import AutoFlavor, detect, provider_for_host
 from monitor.sources.base import InvalidResponse, Request
-from monitor.sources.http import fetch_models
+from monitor.sources.fetch import fetch_models
 from monitor.sources.litellm import LiteLLMFlavor
 from monitor.sources.ollama import OllamaFlavor
 from monitor.sources.openai_compat import NewApiFlavor, OneApiFlavor, OpenAIFlavor

@@ -18,11 +18,18 @@ import pytest
 
 from monitor import __version__
 from monitor.config.model import MonitorSettings, Secret, SourceConfig, TokenConfig
-from monitor.records import ErrorKind, FetchError, FetchOk, FetchResult, ModelRecord, canonical_json
-from monitor.retry_after import retry_after
+from monitor.core.records import (
+    ErrorKind,
+    FetchError,
+    FetchOk,
+    FetchResult,
+    ModelRecord,
+    canonical_json,
+)
+from monitor.core.retry_after import retry_after
 from monitor.sim import Fault, GatewaySimulator, make_model
 from monitor.sources.base import Page, Request
-from monitor.sources.http import MESSAGE_LIMIT, fetch_models, sanitize
+from monitor.sources.fetch import MESSAGE_LIMIT, fetch_models, sanitize
 from monitor.sources.openai_compat import NewApiFlavor
 from monitor.sources.registry import FLAVORS
 

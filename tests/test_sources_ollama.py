@@ -10,13 +10,13 @@ from typing import Any
 import pytest
 
 from monitor.config import Config, MonitorSettings, Secret, SourceConfig, TokenConfig
-from monitor.diff import diff_models
-from monitor.pipeline import Checker
-from monitor.records import ErrorKind, FetchError, FetchOk, FetchResult, ModelRecord
+from monitor.core.diff import diff_models
+from monitor.core.records import ErrorKind, FetchError, FetchOk, FetchResult, ModelRecord
+from monitor.runtime.cycle import Checker
 from monitor.sim import GatewaySimulator, make_model
 from monitor.sim.config import SIM_SETTINGS
 from monitor.sources.base import InvalidResponse, Request
-from monitor.sources.http import fetch_models
+from monitor.sources.fetch import fetch_models
 from monitor.sources.ollama import OllamaFlavor
 from monitor.sources.registry import FLAVORS
 from monitor.store.database import open_database

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from monitor.config.model import Secret
-from monitor.records import ModelRecord
+from monitor.core.records import ModelRecord
 from monitor.sources.base import Flavor, InvalidResponse, Page, Request
 from monitor.sources.openai_compat import NewApiFlavor, OneApiFlavor, OpenAIFlavor
 from monitor.sources.registry import FLAVORS

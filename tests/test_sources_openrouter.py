@@ -12,14 +12,14 @@ import pytest
 import requests
 
 from monitor.config import Config, MonitorSettings, Secret, SourceConfig, TokenConfig
-from monitor.diff import diff_models
+from monitor.core.diff import diff_models
+from monitor.core.records import FetchOk, ModelRecord
 from monitor.events.thresholds import FieldPolicy
-from monitor.pipeline import Checker
-from monitor.records import FetchOk, ModelRecord
+from monitor.runtime.cycle import Checker
 from monitor.sim import GatewaySimulator, make_model
 from monitor.sim.config import SIM_SETTINGS
 from monitor.sources.base import InvalidResponse, Request
-from monitor.sources.http import fetch_models
+from monitor.sources.fetch import fetch_models
 from monitor.sources.openrouter import OpenRouterFlavor, normalize_decimal
 from monitor.sources.registry import FLAVORS
 from monitor.store.database import open_database

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from monitor.config.model import Secret
-from monitor.records import ModelRecord
+from monitor.core.records import ModelRecord
 from monitor.sources.auto import AutoFlavor
 from monitor.sources.base import Page, Request
 from monitor.sources.openai_compat import NewApiFlavor, OpenAIFlavor

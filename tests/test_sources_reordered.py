@@ -15,10 +15,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from monitor.config.model import MonitorSettings, Secret, SourceConfig, TokenConfig
-from monitor.records import FetchError, FetchOk
+from monitor.core.records import FetchError, FetchOk
 from monitor.sources import reordered
 from monitor.sources.base import InvalidResponse, Request
-from monitor.sources.http import fetch_models
+from monitor.sources.fetch import fetch_models
 from monitor.sources.openai_compat import NewApiFlavor
 from monitor.sources.pages import PAGES
 from tests.misbehaving import BodyServer, serving_bodies

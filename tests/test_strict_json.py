@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.records import Change, ChangeType, percent_change
+from monitor.core.records import Change, ChangeType, percent_change
 from tests.json_check import strict
 from tests.misbehaving import answer, misbehaving
 

@@ -24,8 +24,8 @@ from pathlib import Path
 
 import pytest
 
+from monitor.core.printable import json_text, printable, printable_data
 from monitor.delivery import samples
-from monitor.printable import json_text, printable, printable_data
 from monitor.sim import Fault, GatewaySimulator, make_model
 from tests.test_email import bodies, channel, deliver
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from monitor.core.records import Change, ChangeType, ModelRecord, percent_change
 from monitor.events.guard import TokenView, observe
 from monitor.events.thresholds import FieldPolicy
-from monitor.records import Change, ChangeType, ModelRecord, percent_change
 
 POLICY = FieldPolicy(ignore=("owned_by",), thresholds=(("pricing.*", 0.01),))
 

@@ -17,10 +17,10 @@ import requests
 from monitor.config import ConfigError, Secret
 from monitor.config.load import load_config
 from monitor.delivery.outbox import Dispatcher
-from monitor.listener import BasicAuth, Health, Listener, is_loopback
-from monitor.metrics import Metrics
-from monitor.pipeline import Checker
-from monitor.scheduler import Daemon
+from monitor.runtime.cycle import Checker
+from monitor.runtime.daemon import Daemon
+from monitor.runtime.listener import BasicAuth, Health, Listener, is_loopback
+from monitor.runtime.metrics import Metrics
 from monitor.sim import GatewaySimulator, make_model
 from monitor.store.database import open_database
 from monitor.web.app import StatusPages

@@ -15,8 +15,8 @@ import requests
 
 from monitor.delivery.outbox import Dispatcher
 from monitor.delivery.registry import build_channels
-from monitor.listener import Health, Listener
-from monitor.pipeline import Checker
+from monitor.runtime.cycle import Checker
+from monitor.runtime.listener import Health, Listener
 from monitor.sim import GatewaySimulator, WebhookReceiver, make_model
 from monitor.sim.config import sim_config, webhook_channel
 from monitor.store.database import Database, open_database

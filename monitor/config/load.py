@@ -36,7 +36,7 @@ from monitor.config.model import (
     SourceConfig,
     TokenConfig,
 )
-from monitor.delivery.timing import Digest, QuietHours
+from monitor.config.timing import Digest, QuietHours
 
 EVENT_TYPES: tuple[str, ...] = ("models.changed", "token.failing", "token.recovered")
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")

@@ -13,9 +13,9 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from monitor.config.model import ChannelConfig, Option, Secret
+from monitor.core.printable import printable_data
 from monitor.delivery.base import Channel, Message, SendResult
 from monitor.delivery.templates import Templates
-from monitor.printable import printable_data
 
 
 class AppriseChannel(Channel):

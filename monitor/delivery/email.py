@@ -34,9 +34,9 @@ from typing import Any, ClassVar
 from jinja2 import TemplateError
 
 from monitor.config.model import ChannelConfig, Option, Secret
+from monitor.core.printable import printable_data
 from monitor.delivery.base import Channel, Message, SendResult
 from monitor.delivery.templates import Templates
-from monitor.printable import printable_data
 from monitor.transport.connections import watch_new
 from monitor.transport.deadline import within
 

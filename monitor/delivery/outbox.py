@@ -23,18 +23,18 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import ColumnElement, delete, func, insert, or_, select, true, update
 from sqlalchemy.orm import Session
 
-from monitor.clock import rfc3339, utcnow
 from monitor.config import Config
+from monitor.config.timing import DeliveryWindow
+from monitor.core.clock import rfc3339, utcnow
+from monitor.core.ids import new_id
+from monitor.core.records import Event
 from monitor.delivery.base import Channel, Message, SendResult
-from monitor.delivery.timing import DeliveryWindow
 from monitor.events.grouping import filter_for_channel
-from monitor.ids import new_id
-from monitor.records import Event
 from monitor.store.database import Database
 from monitor.store.schema import ChannelState, Delivery, DeliveryAttempt, EventRow
 
 if TYPE_CHECKING:
-    from monitor.metrics import Metrics
+    from monitor.runtime.metrics import Metrics
 
 log = logging.getLogger("monitor.delivery")
 
@@ -122,7 +122,7 @@ class Dispatcher:
         self.config = config
         self.db = db
         self.channels = channels
-        self.metrics = metrics  # monitor.metrics: counts each delivery attempt (None: off)
+        self.metrics = metrics  # monitor.runtime.metrics: counts each delivery attempt (None: off)
         self._clock = clock
         self._rng = rng or random.Random()
         self._windows = {c.name: DeliveryWindow.of(c) for c in config.channels}

@@ -6,9 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from monitor.events.grouping import TokenOutcome, build_events
-from monitor.events.health import Transition
-from monitor.records import (
+from monitor.core.records import (
     Change,
     ChangeType,
     ErrorKind,
@@ -18,6 +16,8 @@ from monitor.records import (
     ModelRecord,
     SourceRef,
 )
+from monitor.events.grouping import TokenOutcome, build_events
+from monitor.events.health import Transition
 
 SOURCE = SourceRef("aiberm", "https://aiberm.com/v1")
 OCCURRED_AT = "2026-11-26T10:00:00Z"

@@ -27,10 +27,10 @@ from urllib.parse import urlsplit
 from jinja2 import TemplateError
 
 from monitor.config.model import ChannelConfig, Option, Secret
+from monitor.core.printable import printable_data
 from monitor.delivery.base import Channel, Message, SendResult
-from monitor.delivery.http import USER_AGENT, Reply, classify, delivery_session, post
+from monitor.delivery.post import USER_AGENT, Reply, classify, delivery_session, post
 from monitor.delivery.templates import Templates, default_templates, mrkdwn
-from monitor.printable import printable_data
 
 TEMPLATE = "slack.json.j2"
 

@@ -18,9 +18,9 @@ from collections.abc import Mapping
 from typing import Any, ClassVar, TextIO
 
 from monitor.config.model import ChannelConfig
+from monitor.core.printable import printable_data
 from monitor.delivery.base import Channel, Message, SendResult
 from monitor.delivery.templates import Templates
-from monitor.printable import printable_data
 
 _write_lock = threading.Lock()  # several channels may print at once
 

@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 from monitor.config.model import ChannelConfig, Option, Secret
 from monitor.delivery.base import Channel, Message, SendResult
-from monitor.delivery.http import USER_AGENT, Reply, classify, delivery_session, post
+from monitor.delivery.post import USER_AGENT, Reply, classify, delivery_session, post
 from monitor.delivery.signing import SigningSecretError, secret_key, sign
 from monitor.delivery.templates import Templates
 

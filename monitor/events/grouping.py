@@ -17,9 +17,9 @@ from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, replace
 from fnmatch import translate
 
-from monitor.diff import sort_changes
+from monitor.core.diff import sort_changes
+from monitor.core.records import Change, ChangeType, Event, EventType, FetchError, SourceRef
 from monitor.events.health import Transition
-from monitor.records import Change, ChangeType, Event, EventType, FetchError, SourceRef
 
 
 @dataclass(frozen=True)

@@ -32,8 +32,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from monitor.diff import change_sort_key, diff_record
-from monitor.records import Change, ChangeType, ModelRecord
+from monitor.core.diff import change_sort_key, diff_record
+from monitor.core.records import Change, ChangeType, ModelRecord
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from monitor.records import EventType, FetchError, FetchOk, FetchResult
+from monitor.core.records import EventType, FetchError, FetchOk, FetchResult
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import fnmatch
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from monitor.records import ModelRecord, percent_change
+from monitor.core.records import ModelRecord, percent_change
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,6 +2,6 @@
 
 import sys
 
-from monitor.cli import main
+from monitor.cli.commands import main
 
 main(["sim", *sys.argv[1:]])

@@ -7,7 +7,7 @@ header. A page is
 
 and the next page is asked for with `after_id=<last_id>` while `has_more` is true. A
 walk that cannot continue (`has_more` without a `last_id`, a loop, a failing page) is a
-failed check: `monitor.sources.http` never turns part of a list into a snapshot.
+failed check: `monitor.sources.fetch` never turns part of a list into a snapshot.
 
 What is diffed, under the names every flavor uses:
 
@@ -33,7 +33,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from monitor.config.model import Secret
-from monitor.records import ModelRecord
+from monitor.core.records import ModelRecord
 from monitor.sources.base import (
     FieldSpec,
     Flavor,

@@ -66,7 +66,7 @@ from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 from monitor.config.model import Secret
-from monitor.records import ErrorKind
+from monitor.core.records import ErrorKind
 from monitor.sources.base import Flavor, InvalidResponse, Page, Request
 from monitor.sources.litellm import LITELLM_CREATED, LiteLLMFlavor
 from monitor.sources.ollama import OllamaFlavor

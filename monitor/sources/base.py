@@ -1,6 +1,6 @@
 """What a flavor is: how to ask a source for its models list, and how to read the answer.
 
-A flavor knows a wire format and nothing about sockets: `monitor.sources.http` makes
+A flavor knows a wire format and nothing about sockets: `monitor.sources.fetch` makes
 the requests, enforces the deadline and the size cap, and classifies failures. Keeping
 the two apart lets the normalization be tested on plain dicts, and lets paginating
 flavors (Anthropic's `after_id`, Gemini's `pageToken`) reuse the same walk.
@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from monitor.config.model import Secret
-from monitor.records import ErrorKind, ModelRecord
+from monitor.core.records import ErrorKind, ModelRecord
 
 
 @dataclass(frozen=True, slots=True)

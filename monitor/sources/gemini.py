@@ -29,7 +29,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from monitor.config.model import Secret
-from monitor.records import ErrorKind, ModelRecord
+from monitor.core.records import ErrorKind, ModelRecord
 from monitor.sources.base import (
     FieldSpec,
     Flavor,

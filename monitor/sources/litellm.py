@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from monitor.records import ErrorKind, ModelRecord
+from monitor.core.records import ErrorKind, ModelRecord
 from monitor.sources.base import InvalidResponse, json_type
 from monitor.sources.openai_compat import OpenAIFlavor
 

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from monitor.config.model import Secret
-from monitor.records import ModelRecord
+from monitor.core.records import ModelRecord
 from monitor.sources.base import InvalidResponse, Request, json_type
 from monitor.sources.openai_compat import OpenAIFlavor
 from monitor.sources.openrouter import bearer_headers

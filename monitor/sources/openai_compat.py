@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from monitor.config.model import Secret
-from monitor.records import ModelRecord
+from monitor.core.records import ModelRecord
 from monitor.sources.base import Flavor, InvalidResponse, Page, Request, json_type
 
 _ABSENT = object()

@@ -37,7 +37,7 @@ from typing import Any, ClassVar
 from urllib.parse import parse_qsl, urlsplit
 
 from monitor.config.model import Secret
-from monitor.records import ModelRecord
+from monitor.core.records import ModelRecord
 from monitor.sources.base import InvalidResponse, Page, Request, json_type
 from monitor.sources.openai_compat import OpenAIFlavor
 

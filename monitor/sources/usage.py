@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from monitor.config import MonitorSettings, SourceConfig, TokenConfig
-from monitor.sources.http import HEADERS
+from monitor.sources.fetch import HEADERS
 from monitor.transport.connections import POOLS, read_capped
 from monitor.transport.deadline import within
 

@@ -11,8 +11,8 @@ from typing import Any
 from sqlalchemy import delete, exists, func, or_, select
 from sqlalchemy.orm import Session
 
-from monitor.clock import utcnow
-from monitor.records import ModelRecord
+from monitor.core.clock import utcnow
+from monitor.core.records import ModelRecord
 from monitor.store.schema import (
     ChannelState,
     Check,

@@ -13,7 +13,7 @@ from types import MappingProxyType
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from monitor.records import ModelRecord, Models, canonical_json, digest, models_from_canonical
+from monitor.core.records import ModelRecord, Models, canonical_json, digest, models_from_canonical
 from monitor.store.dialects import upsert_insert
 from monitor.store.errors import DatabaseError
 from monitor.store.schema import Snapshot

@@ -1,6 +1,6 @@
 """Routing listener requests to the pages: GET path and query in, a `Page` out.
 
-The listener (monitor.listener) owns the socket, authentication and compression;
+The listener (monitor.runtime.listener) owns the socket, authentication and compression;
 this module owns what the paths mean. Each request opens its own short read
 transaction, so a page never holds the database while it is being sent and a slow
 client never blocks a check cycle.
@@ -16,8 +16,8 @@ from urllib.parse import parse_qs
 
 from sqlalchemy import select
 
-from monitor.clock import utcnow
 from monitor.config import Config
+from monitor.core.clock import utcnow
 from monitor.store.database import Database
 from monitor.store.schema import Installation
 from monitor.store.snapshots import SnapshotStore

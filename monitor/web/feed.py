@@ -28,7 +28,7 @@ import xml.etree.ElementTree as ET
 from urllib.parse import quote
 
 from monitor import DISTRIBUTION, HOMEPAGE, __version__
-from monitor.clock import rfc3339
+from monitor.core.clock import rfc3339
 from monitor.web.render import render
 from monitor.web.timeline import TimelineEntry, TimelineView
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from monitor.records import ModelRecord
+from monitor.core.records import ModelRecord
 from monitor.store import queries
 from monitor.store.snapshots import SnapshotStore
 from monitor.web.status import error_kind

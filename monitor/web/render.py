@@ -21,7 +21,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
-from monitor.clock import rfc3339
+from monitor.core.clock import rfc3339
 
 
 def _static(name: str) -> str:

@@ -14,8 +14,8 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from monitor.config import Config
+from monitor.core.records import ErrorKind, FetchError
 from monitor.events.grouping import describe_error
-from monitor.records import ErrorKind, FetchError
 from monitor.store import queries
 
 OPEN_DELIVERIES_SHOWN = 50  # per state on the status page

@@ -11,8 +11,8 @@ from urllib.parse import urlencode
 from sqlalchemy.orm import Session
 
 from monitor.config import Config
+from monitor.core.records import Change, ChangeType
 from monitor.events.grouping import summarize
-from monitor.records import Change, ChangeType
 from monitor.store import queries
 from monitor.web.status import error_kind, error_text, ordered, source_names
 

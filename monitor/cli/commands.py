@@ -37,8 +37,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
-from monitor import __version__, logs
-from monitor.clock import rfc3339, utcnow
+from monitor import __version__
 from monitor.config import Config, ConfigError
 from monitor.config.discovery import (
     WriteRefused,
@@ -49,9 +48,11 @@ from monitor.config.discovery import (
 )
 from monitor.config.durations import parse_duration
 from monitor.config.load import load_config
+from monitor.core.clock import rfc3339, utcnow
+from monitor.core.printable import printable, printable_data
+from monitor.core.records import ModelRecord
 from monitor.events.grouping import describe_error, summarize
-from monitor.printable import printable, printable_data
-from monitor.records import ModelRecord
+from monitor.runtime import logs
 from monitor.store.errors import DatabaseError, DatabaseUrlError
 from monitor.store.urls import shown_url, sqlite_path, url_problem
 
@@ -322,7 +323,7 @@ def _init_shipped(
     path: Path | None, units_dir: Path | None, executable: str, example: str | None
 ) -> None:
     """`init --systemd DIR` and `init --example PATH|-`: the files shipped in the package."""
-    from monitor.shipped import InstallError, example_config, write_example, write_units
+    from monitor.cli.shipped import InstallError, example_config, write_example, write_units
 
     if path is not None or (units_dir is not None and example is not None):
         fail("init: give one of PATH, --systemd DIR or --example PATH", EXIT_CONFIG)
@@ -371,7 +372,7 @@ def config_check(app: App) -> None:
         f"mass_change_share={m.mass_change_share:g}"
     )
     if m.listen:
-        from monitor.listener import is_loopback, parse_address
+        from monitor.runtime.listener import is_loopback, parse_address
 
         guard = f"basic auth as {m.listen_username}" if m.listen_username else "no auth"
         if not m.listen_username and not is_loopback(parse_address(m.listen)[0]):
@@ -425,8 +426,8 @@ def _runtime(
     """
     from monitor.delivery.outbox import Dispatcher
     from monitor.delivery.registry import build_channels
-    from monitor.heap import freeze_startup_objects
-    from monitor.pipeline import Checker
+    from monitor.runtime.cycle import Checker
+    from monitor.runtime.heap import freeze_startup_objects
 
     config = app.config()
     db = app.db(config, create=create)
@@ -466,7 +467,7 @@ def check(app: App, tokens: tuple[str, ...], dry_run: bool, exit_code: bool, fmt
         delivered = dispatcher.run_once() if not dry_run else None
     token_reports = [t for r in reports for t in r.tokens]
     if machine:
-        from monitor.output import to_json
+        from monitor.cli.output import to_json
 
         click.echo(
             to_json(
@@ -600,7 +601,7 @@ def _token_json(t: Any) -> dict[str, Any]:
 @click.pass_obj
 def run(app: App) -> None:
     """Run the daemon: scheduled checks and deliveries until SIGTERM/SIGINT."""
-    from monitor.scheduler import Daemon
+    from monitor.runtime.daemon import Daemon
 
     _config_with_tokens(app)
     with _runtime(app) as (checker, dispatcher):
@@ -618,7 +619,7 @@ def run(app: App) -> None:
 @click.pass_obj
 def models(app: App, tokens: tuple[str, ...], fmt: str) -> None:
     """The models each token sees now (its last successful check)."""
-    from monitor.output import emit, model_table
+    from monitor.cli.output import emit, model_table
     from monitor.store.queries import last_models, token_statuses
     from monitor.store.snapshots import SnapshotStore
 
@@ -649,8 +650,8 @@ def history(
     app: App, tokens: tuple[str, ...], sources: tuple[str, ...], since: str, fmt: str
 ) -> None:
     """Past events and their changes, and baselines recorded, oldest first."""
+    from monitor.cli.output import to_json
     from monitor.delivery.templates import render
-    from monitor.output import to_json
     from monitor.store.queries import baselines_since, events_since
 
     start = utcnow() - timedelta(seconds=_duration(since, "--since"))
@@ -724,9 +725,9 @@ def diff(app: App, token: str, from_id: int | None, to_id: int | None, fmt: str)
       ~ MODEL endpoint types: +gained -lost
       ~ MODEL FIELD: before -> after (+percent%)
     """
-    from monitor.diff import diff_models
+    from monitor.cli.output import change_line, to_json
+    from monitor.core.diff import diff_models
     from monitor.events.grouping import summarize
-    from monitor.output import change_line, to_json
     from monitor.store.queries import snapshot_history
     from monitor.store.snapshots import SnapshotStore
 
@@ -783,7 +784,7 @@ def status(app: App, fmt: str) -> None:
     """Per token: last check, result, model count, health; deliveries pending and dead."""
     from dataclasses import asdict
 
-    from monitor.output import emit
+    from monitor.cli.output import emit
     from monitor.store.queries import delivery_counts, disabled_channels, token_statuses
 
     db = app.read_db(app.optional_config())
@@ -857,8 +858,8 @@ def deliveries(
     fmt: str,
 ) -> None:
     """Inspect deliveries and their attempts; replay one, or all dead ones."""
+    from monitor.cli.output import emit
     from monitor.delivery import outbox
-    from monitor.output import emit
     from monitor.store import queries
 
     if retry_id or retry_dead:
@@ -870,7 +871,7 @@ def deliveries(
                 fail(f"no delivery {retry_id!r}", EXIT_CONFIG)
             report = dispatcher.run_once()
         if machine:
-            from monitor.output import to_json
+            from monitor.cli.output import to_json
 
             done = {"sent": report.sent, "retrying": report.retried, "dead": report.dead}
             click.echo(to_json({"requeued": count, **done}))
@@ -1034,10 +1035,10 @@ def notify_test(app: App, channel_name: str | None) -> None:
     """Send a sample event through each channel (or one) and report the outcome."""
     from dataclasses import replace
 
+    from monitor.core.ids import new_id
     from monitor.delivery import samples
     from monitor.delivery.base import Message
     from monitor.delivery.registry import build_channels
-    from monitor.ids import new_id
 
     config = app.config()
     channels = build_channels(config)
@@ -1064,7 +1065,7 @@ def notify_test(app: App, channel_name: str | None) -> None:
 @click.pass_obj
 def demo(app: App, fast: bool) -> None:
     """A self-contained tour: a simulated gateway on loopback, a few cycles, changes shown."""
-    from monitor.demo import run_demo
+    from monitor.cli.demo import run_demo
 
     if app.verbosity < 1:  # the tour prints what matters; -v shows the logs too
         logging.getLogger("monitor").setLevel(logging.WARNING)

@@ -40,11 +40,11 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from monitor import __version__
-from monitor.records import EventType
+from monitor.core.records import EventType
 
 if TYPE_CHECKING:
     from monitor.config import Config
-    from monitor.pipeline import CycleReport
+    from monitor.runtime.cycle import CycleReport
     from monitor.store.database import Database
 
 log = logging.getLogger("monitor.metrics")

@@ -21,15 +21,15 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import text
 
-from monitor.clock import rfc3339, utcnow
 from monitor.config import Config, ConfigError, MonitorSettings
 from monitor.config.durations import cron_trigger, format_duration
+from monitor.core.clock import rfc3339, utcnow
 from monitor.delivery.outbox import Dispatcher
-from monitor.listener import BasicAuth, CycleWatch, Listener
-from monitor.metrics import Metrics
-from monitor.pipeline import Checker
+from monitor.runtime.cycle import Checker
+from monitor.runtime.listener import BasicAuth, CycleWatch, Listener
+from monitor.runtime.metrics import Metrics
+from monitor.runtime.systemd import Notifier
 from monitor.store.queries import prune, prune_poll_slots
-from monitor.systemd import Notifier
 from monitor.transport.deadline import abort_all
 
 log = logging.getLogger("monitor.daemon")
@@ -95,7 +95,7 @@ class Daemon:
         self.config = config
         self.checker = checker
         self.dispatcher = dispatcher
-        # [monitor] listen: /healthz reads `cycles`, /metrics serves `metrics` (monitor.listener).
+        # [monitor] listen: /healthz reads `cycles`, /metrics serves `metrics` (runtime.listener).
         self.cycles = CycleWatch(config)
         self.metrics = metrics or (Metrics(checker.db) if config.monitor.listen else None)
         if self.metrics is not None:
@@ -243,7 +243,7 @@ class Daemon:
 
     def _start_listener(self) -> Listener | None:
         """[monitor] listen: serve /healthz, /metrics and the status pages until shutdown
-        (monitor.listener, monitor.web)."""
+        (monitor.runtime.listener, monitor.web)."""
         address = self.config.monitor.listen
         if not address:
             return None

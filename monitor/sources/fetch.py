@@ -39,7 +39,7 @@ import urllib3.exceptions
 
 from monitor import DISTRIBUTION, __version__
 from monitor.config.model import MonitorSettings, Secret, SourceConfig, TokenConfig
-from monitor.records import (
+from monitor.core.records import (
     ErrorKind,
     FetchError,
     FetchOk,
@@ -47,7 +47,7 @@ from monitor.records import (
     ModelRecord,
     ValueTooDeep,
 )
-from monitor.retry_after import retry_after
+from monitor.core.retry_after import retry_after
 from monitor.sources import reordered
 from monitor.sources.base import Flavor, InvalidResponse, Page, Request
 from monitor.sources.pages import PAGES, page_key

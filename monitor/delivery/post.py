@@ -22,8 +22,8 @@ from requests.adapters import HTTPAdapter
 from urllib3.poolmanager import PoolManager
 
 from monitor import DISTRIBUTION, __version__
+from monitor.core.retry_after import retry_after
 from monitor.delivery.base import SendResult
-from monitor.retry_after import retry_after
 from monitor.transport.connections import POOL_CLASSES, read_capped
 from monitor.transport.deadline import within
 

@@ -2,7 +2,7 @@
 
 - `GET /healthz`: 200 while the scheduler runs and every source's last cycle is on
   time, 503 otherwise; the JSON body says which source is late and since when.
-- `GET /metrics`: the Prometheus text format of a `monitor.metrics.Metrics` registry.
+- `GET /metrics`: the Prometheus text format of a `monitor.runtime.metrics.Metrics` registry.
 - `GET /`, `/matrix`, `/changes`, `/changes.atom`: the read-only status pages and feed
   (`monitor.web`), when the listener is given them.
 - anything else: 404 (405 for methods other than GET and HEAD).
@@ -43,13 +43,13 @@ from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import urlsplit
 
 from monitor import DISTRIBUTION, __version__
-from monitor.clock import rfc3339, utcnow
+from monitor.core.clock import rfc3339, utcnow
 
 if TYPE_CHECKING:
     from apscheduler.triggers.cron import CronTrigger
 
     from monitor.config import Config, MonitorSettings, Secret, SourceConfig
-    from monitor.metrics import Metrics
+    from monitor.runtime.metrics import Metrics
     from monitor.web.app import StatusPages
 
 log = logging.getLogger("monitor.listener")
@@ -78,7 +78,7 @@ class CycleWatch:
         self.started = clock()
         self._cron: CronTrigger | None = None
         if config.monitor.cron:
-            from monitor.scheduler import cron_trigger  # here: the scheduler imports us
+            from monitor.runtime.daemon import cron_trigger  # here: the scheduler imports us
 
             self._cron = cron_trigger(config.monitor.cron)  # no jitter: a stable answer
 

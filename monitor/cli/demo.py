@@ -20,7 +20,7 @@ from monitor.config import ChannelConfig, Config
 from monitor.delivery.outbox import Dispatcher
 from monitor.delivery.registry import build_channels
 from monitor.events.grouping import describe_error
-from monitor.pipeline import Checker, TokenReport
+from monitor.runtime.cycle import Checker, TokenReport
 from monitor.sim import GatewaySimulator, WebhookReceiver, make_model
 from monitor.sim.config import sim_config, webhook_channel
 from monitor.store.database import open_database

@@ -22,8 +22,8 @@ from typing import Any
 
 import click
 
-from monitor.printable import json_text, printable
-from monitor.records import Change, ChangeType, ModelRecord, number
+from monitor.core.printable import json_text, printable
+from monitor.core.records import Change, ChangeType, ModelRecord, number
 
 
 def cell(value: Any) -> str:

@@ -41,7 +41,7 @@ from datetime import UTC, datetime
 from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
-from monitor.printable import json_text, printable
+from monitor.core.printable import json_text, printable
 
 if TYPE_CHECKING:
     from monitor.config import Config
@@ -142,7 +142,7 @@ def config_secrets(config: Config | None) -> list[str]:
     (Apprise `urls`), and the password in the database URL."""
     if config is None:
         return []
-    from monitor.sources.http import secret_forms as token_forms
+    from monitor.sources.fetch import secret_forms as token_forms
 
     found: list[str] = []
     for token in config.tokens:

@@ -27,7 +27,7 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from monitor.records import Change, ChangeType, ModelRecord
+from monitor.core.records import Change, ChangeType, ModelRecord
 
 # Order of change types within one model: how a reader scans a report.
 TYPE_ORDER: dict[ChangeType, int] = {

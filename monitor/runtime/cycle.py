@@ -24,15 +24,10 @@ from typing import TYPE_CHECKING
 from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
-from monitor.clock import rfc3339, utcnow
 from monitor.config import Config, MonitorSettings, SourceConfig, TokenConfig
-from monitor.delivery.outbox import enqueue
-from monitor.events.grouping import TokenOutcome, build_events
-from monitor.events.guard import Pending, TokenView, observe
-from monitor.events.health import Health, next_health
-from monitor.events.thresholds import FieldPolicy
-from monitor.ids import new_id
-from monitor.records import (
+from monitor.core.clock import rfc3339, utcnow
+from monitor.core.ids import new_id
+from monitor.core.records import (
     Change,
     ChangeType,
     ErrorKind,
@@ -43,7 +38,12 @@ from monitor.records import (
     ModelRecord,
     SourceRef,
 )
-from monitor.sources.http import fetch_models, secret_forms
+from monitor.delivery.outbox import enqueue
+from monitor.events.grouping import TokenOutcome, build_events
+from monitor.events.guard import Pending, TokenView, observe
+from monitor.events.health import Health, next_health
+from monitor.events.thresholds import FieldPolicy
+from monitor.sources.fetch import fetch_models, secret_forms
 from monitor.sources.usage import explain_auth_failure
 from monitor.store.database import Database
 from monitor.store.dialects import upsert_insert
@@ -51,7 +51,7 @@ from monitor.store.schema import Check, PollSlot, Snapshot, SourceState, TokenSt
 from monitor.store.snapshots import SnapshotStore
 
 if TYPE_CHECKING:
-    from monitor.metrics import Metrics
+    from monitor.runtime.metrics import Metrics
 
 log = logging.getLogger("monitor.check")
 
@@ -101,7 +101,7 @@ class Checker:
     ) -> None:
         self.config = config
         self.db = db
-        self.metrics = metrics  # monitor.metrics: counts each finished cycle (None: off)
+        self.metrics = metrics  # monitor.runtime.metrics: counts each finished cycle (None: off)
         self.snapshots = snapshots or SnapshotStore()
         self._fetch = fetch
         self._clock = clock
@@ -321,7 +321,7 @@ class Checker:
         return tuple(t for t in tokens if t.name in won)
 
     def _counted(self, cycle: CycleReport, at: datetime | None = None) -> CycleReport:
-        """Hand a finished cycle to the metrics, if any (`monitor.metrics`)."""
+        """Hand a finished cycle to the metrics, if any (`monitor.runtime.metrics`)."""
         if self.metrics is not None:
             self.metrics.record_cycle(cycle, at or self._clock())
         return cycle

@@ -1,0 +1,1 @@
+"""The pure core: values, identifiers, the clock, diffing. No I/O."""

@@ -1,0 +1,1 @@
+"""Running the pipeline: the check cycle, the daemon, its listener, metrics and logs."""
