@@ -47,12 +47,11 @@ from monitor.config.discovery import (
     write_starter_config,
 )
 from monitor.config.durations import parse_duration
-from monitor.config.load import load_config
 from monitor.core.clock import rfc3339, utcnow
 from monitor.core.printable import printable, printable_data
-from monitor.core.records import ModelRecord
+from monitor.core.records import DeliveryState, ModelRecord
 from monitor.events.grouping import describe_error, summarize
-from monitor.runtime import logs
+from monitor.runtime import catalogue, logs
 from monitor.store.errors import DatabaseError, DatabaseUrlError
 from monitor.store.urls import shown_url, sqlite_path, url_problem
 
@@ -98,7 +97,7 @@ Shell completion (commands, options, token and source names):
 COMPLETE_VAR = "_MODEL_MONITOR_COMPLETE"
 
 # Every state of an outbox row: `deliveries --state`, and `status`, which counts each.
-DELIVERY_STATES = ("pending", "held", "sent", "dead", "batched")
+DELIVERY_STATES = tuple(state.value for state in DeliveryState)
 
 log = logging.getLogger("monitor.cli")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -120,7 +119,7 @@ class App:
     def config(self) -> Config:
         if self._config is None:
             path = find_config(self.config_path, os.environ)
-            config = load_config(path)
+            config = catalogue.load(path)
             if config.monitor.templates:  # the shipped templates are checked by the tests
                 from monitor.delivery.registry import rendering_problems
 
@@ -794,7 +793,8 @@ def status(app: App, fmt: str) -> None:
         disabled = disabled_channels(session)
     rows = []
     for s in statuses:
-        health = f"failing since {rfc3339(s.failing_since)}" if s.failing else "ok"
+        since = f" since {rfc3339(s.failing_since)}" if s.failing_since else ""
+        health = f"failing{since}" if s.failing else "ok"
         rows.append(
             [
                 s.source,
@@ -823,10 +823,12 @@ def status(app: App, fmt: str) -> None:
         records,
     )
     if fmt == "table":
-        held = f", {counts['held']} held for digests" if counts.get("held") else ""
+        held = counts.get(DeliveryState.HELD)
+        held_text = f", {held} held for digests" if held else ""
         click.echo(
-            f"deliveries: {counts.get('pending', 0)} pending, {counts.get('sent', 0)} sent, "
-            f"{counts.get('dead', 0)} dead{held}"
+            f"deliveries: {counts.get(DeliveryState.PENDING, 0)} pending, "
+            f"{counts.get(DeliveryState.SENT, 0)} sent, "
+            f"{counts.get(DeliveryState.DEAD, 0)} dead{held_text}"
         )
         for channel in disabled:
             click.echo(
@@ -911,7 +913,7 @@ def deliveries(
             d.state,
             d.attempts,
             d.created_at,
-            d.next_attempt_at if d.state == "pending" else d.sent_at,
+            d.next_attempt_at if d.state == DeliveryState.PENDING else d.sent_at,
             d.last_error,
             summary,
         ]

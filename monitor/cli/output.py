@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import sys
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
@@ -159,8 +160,10 @@ def emit(fmt: str, headers: Sequence[str], rows: Sequence[Sequence[Any]], record
     if fmt == "json":
         click.echo(to_json(records))
     elif fmt == "csv":
-        on_terminal = click.get_text_stream("stdout").isatty()
+        # sys.stdout is what click.echo writes to (click 8.5 deprecates get_text_stream).
+        on_terminal = sys.stdout.isatty()
+        show: Callable[[str], str] = printable if on_terminal else str
         # color=True: click would otherwise cut what looks like ANSI codes out of the data.
-        click.echo(to_csv(headers, rows, printable if on_terminal else str), nl=False, color=True)
+        click.echo(to_csv(headers, rows, show), nl=False, color=True)
     else:
         click.echo(table(headers, rows) if rows else "(nothing)")

@@ -107,8 +107,8 @@ def parse_size(value: object) -> int:
     return size
 
 
-_MONTHS = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
-_WEEKDAYS = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"]
+_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+_WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
 # (field name, lowest, highest, names usable instead of numbers, first number of those names)
 _CRON_FIELDS = (
     ("minute", 0, 59, (), 0),

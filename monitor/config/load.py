@@ -20,10 +20,11 @@ import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard, TypeVar
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from monitor.config.catalogue import Catalogue
 from monitor.config.durations import parse_duration, parse_size, validate_cron
 from monitor.config.model import (
     DEFAULT_RETRY_SCHEDULE,
@@ -36,6 +37,7 @@ from monitor.config.model import (
     SourceConfig,
     TokenConfig,
 )
+from monitor.config.options import CHANNEL_KEYS, MONITOR_KEYS, SOURCE_KEYS, TOKEN_KEYS
 from monitor.config.timing import Digest, QuietHours
 
 EVENT_TYPES: tuple[str, ...] = ("models.changed", "token.failing", "token.recovered")
@@ -43,48 +45,8 @@ NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 ENV_NAME_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 
 TOP_KEYS = ("monitor", "sources", "tokens", "channels")
-MONITOR_KEYS = (
-    "database",
-    "interval",
-    "cron",
-    "jitter",
-    "timeout",
-    "concurrency",
-    "max_response_bytes",
-    "confirm_checks",
-    "failure_threshold",
-    "mass_change_share",
-    "refetch_delay",
-    "retry_schedule",
-    "templates",
-    "delivery_lease",
-    "retention",
-    "listen",
-    "listen_username",
-    "listen_password",
-)
-SOURCE_KEYS = (
-    "name",
-    "base_url",
-    "flavor",
-    "ca_bundle",
-    "verify_tls",
-    "timeout",
-    "explain_auth",
-    "ignore_fields",
-    "thresholds",
-)
-TOKEN_KEYS = ("name", "source", "token", "channels")
-CHANNEL_KEYS = (
-    "name",
-    "type",
-    "events",
-    "models",
-    "exclude_models",
-    "digest",
-    "quiet_hours",
-    "timezone",
-)
+# MONITOR_KEYS, SOURCE_KEYS, TOKEN_KEYS and CHANNEL_KEYS (the common keys) come from the
+# documented table in monitor/config/options.py.
 SECRET_SUFFIXES = ("_env", "_file")
 # The ID of the shipped units' LoadCredential= for /etc/model-monitor/credentials.
 CREDENTIALS_ID = "credentials"
@@ -93,19 +55,25 @@ CREDENTIALS_ID = "credentials"
 # non-secret was expected (a token pasted into token_env is still a token).
 _SECRET_PREFIXES = ("sk-", "sk_", "whsec_", "xox", "ghp_", "gho_", "github_pat_", "glpat-", "eyJ")
 _MISSING: Any = object()
+_T = TypeVar("_T")
+_D = TypeVar("_D")  # a getter's default: returned as it is when the key is missing or wrong
 
 
-def load_config(path: Path | str, environ: Mapping[str, str] | None = None) -> Config:
+def load_config(
+    path: Path | str, catalogue: Catalogue, environ: Mapping[str, str] | None = None
+) -> Config:
     """Read and validate the config at `path`; raise ConfigError listing every problem.
 
-    `environ` (default os.environ) supplies `*_env` secrets and $CREDENTIALS_DIRECTORY;
-    tests pass a plain dict.
+    `catalogue` names the flavors and channel types there are (the installed ones:
+    `monitor.runtime.catalogue.CATALOGUE`). `environ` (default os.environ) supplies
+    `*_env` secrets and $CREDENTIALS_DIRECTORY; tests pass a plain dict.
     """
     path = Path(path)
     loader = _Loader(
         file=str(path),
         base_dir=path.absolute().parent,
         environ=os.environ if environ is None else environ,
+        catalogue=catalogue,
     )
     document = _read_toml(path)
     config = loader.build(document, path.absolute())
@@ -207,6 +175,7 @@ class _Loader:
     file: str
     base_dir: Path
     environ: Mapping[str, str]
+    catalogue: Catalogue
     problems: list[str] = field(default_factory=list)
     seen_secrets: set[str] = field(default_factory=set)
 
@@ -368,15 +337,14 @@ class _Loader:
     # -- [[sources]] ---------------------------------------------------------------------
 
     def _source(self, table: _Table) -> SourceConfig:
-        from monitor.sources.registry import FLAVORS  # lazy: the registry imports flavors
-
+        flavors = self.catalogue.flavors
         table.check_keys(SOURCE_KEYS)
         flavor = table.string("flavor", "new-api")
-        if flavor is not None and flavor not in FLAVORS:
+        if flavor is not None and flavor not in flavors:
             table.problem(
                 "flavor",
-                f"unknown flavor {_show(flavor)}{_suggest(flavor, FLAVORS)} "
-                f"(valid: {', '.join(sorted(FLAVORS)) or 'none registered'})",
+                f"unknown flavor {_show(flavor)}{_suggest(flavor, flavors)} "
+                f"(valid: {', '.join(sorted(flavors)) or 'none registered'})",
             )
         verify_tls = table.boolean("verify_tls", True)
         ca_bundle = table.existing_path("ca_bundle")
@@ -424,18 +392,17 @@ class _Loader:
     # -- [[channels]] --------------------------------------------------------------------
 
     def _channel(self, table: _Table) -> ChannelConfig:
-        from monitor.delivery.registry import CHANNELS  # lazy: channels import config.model
-
-        valid = ", ".join(sorted(CHANNELS))
+        channels = self.catalogue.channels
+        valid = ", ".join(sorted(channels))
         kind = table.string("type", None, required=f'type = "webhook" (one of: {valid})')
         options: Mapping[str, Option] | None = None
         if kind is not None:
-            if kind in CHANNELS:
-                options = CHANNELS[kind].OPTIONS
+            if kind in channels:
+                options = channels[kind].OPTIONS
             else:
                 table.problem(
                     "type",
-                    f"unknown channel type {_show(kind)}{_suggest(kind, CHANNELS)} "
+                    f"unknown channel type {_show(kind)}{_suggest(kind, channels)} "
                     f"(valid: {valid})",
                 )
         if options is not None:
@@ -456,8 +423,8 @@ class _Loader:
             table.problem("events", "is empty; remove the key to receive every event")
         defaults = ChannelConfig(name="", type="")
         values = self._options(table, options or {})
-        if kind in CHANNELS:
-            for key, message in CHANNELS[kind].check_options(values):
+        if kind is not None and kind in channels:
+            for key, message in channels[kind].check_options(values):
                 table.problem(key, message)
         return ChannelConfig(
             name=table.name,
@@ -598,7 +565,14 @@ class _Table:
 
     # -- scalar getters ------------------------------------------------------------------
 
-    def _typed(self, key: str, default: Any, required: str | None, ok: Any, expected: str) -> Any:
+    def _typed(
+        self,
+        key: str,
+        default: _D,
+        required: str | None,
+        ok: Callable[[object], TypeGuard[_T]],
+        expected: str,
+    ) -> _T | _D:
         value = self._get(key)
         if value is _MISSING:
             if required:
@@ -610,7 +584,7 @@ class _Table:
         return value
 
     def string(self, key: str, default: str | None, required: str | None = None) -> str | None:
-        value = self._typed(key, default, required, lambda v: isinstance(v, str), "a string")
+        value = self._typed(key, default, required, _is_str, "a string")
         if value == "" and (required or default):
             self.problem(key, "must not be empty")
             return default
@@ -640,21 +614,18 @@ class _Table:
         return value
 
     def boolean(self, key: str, default: bool | None) -> bool | None:
-        ok = lambda v: isinstance(v, bool)  # noqa: E731
-        return self._typed(key, default, None, ok, "true or false (without quotes)")
+        return self._typed(key, default, None, _is_bool, "true or false (without quotes)")
 
     def integer(self, key: str, default: int, *, minimum: int) -> int:
-        ok = lambda v: isinstance(v, int) and not isinstance(v, bool)  # noqa: E731
-        value = self._typed(key, default, None, ok, "an integer (without quotes)")
+        value = self._typed(key, default, None, _is_int, "an integer (without quotes)")
         if value < minimum:
             self.problem(key, f"must be at least {minimum}, got {value}")
             return default
         return value
 
-    def number(self, key: str, default: Any, required: str | None = None) -> Any:
-        ok = lambda v: isinstance(v, int | float) and not isinstance(v, bool)  # noqa: E731
-        value = self._typed(key, default, required, ok, "a number")
-        return float(value) if ok(value) else value
+    def number(self, key: str, default: _D, required: str | None = None) -> float | _D:
+        value = self._typed(key, default, required, _is_number, "a number")
+        return float(value) if _is_number(value) else value
 
     def share(self, key: str, default: float) -> float:
         """A fraction in (0, 1]: 0.5 means half."""
@@ -815,6 +786,7 @@ class _Table:
         if not isinstance(raw, str):
             self.problem(form, f"expected a string, got {_kind(raw)}")
             return None
+        value: str | None
         if form == key:
             value = raw
         elif form.endswith("_env"):
@@ -945,5 +917,17 @@ def _reason(value: Any, exc: ValueError) -> str:
     return str(exc)
 
 
-def _is_int(value: Any) -> bool:
+def _is_str(value: object) -> TypeGuard[str]:
+    return isinstance(value, str)
+
+
+def _is_bool(value: object) -> TypeGuard[bool]:
+    return isinstance(value, bool)
+
+
+def _is_int(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: object) -> TypeGuard[int | float]:
+    return isinstance(value, int | float) and not isinstance(value, bool)

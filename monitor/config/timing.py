@@ -11,6 +11,7 @@ from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from monitor.config.model import ChannelConfig
+from monitor.core.records import DeliveryState
 
 _DIGEST = re.compile(r"^(hourly|daily@(\d{1,2}):(\d{2}))$")
 _WINDOW = re.compile(r"^(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})$")
@@ -101,8 +102,8 @@ class DeliveryWindow:
     def first(self, now: datetime) -> tuple[str, datetime]:
         """State and due time of a new delivery: held for the next digest, or pending."""
         if self.digest is not None:
-            return "held", self.release(self.digest.next_slot(now, self.zone))
-        return "pending", self.release(now)
+            return DeliveryState.HELD, self.release(self.digest.next_slot(now, self.zone))
+        return DeliveryState.PENDING, self.release(now)
 
     def release(self, moment: datetime) -> datetime:
         return self.quiet.release(moment, self.zone) if self.quiet else moment

@@ -77,9 +77,9 @@ def diff_models(
     if before is after:
         return []
     touched: list[str] = []
-    for model_id, old in before.items():
+    for model_id, record in before.items():
         new = after.get(model_id)
-        if new is None or new != old:
+        if new is None or new != record:
             touched.append(model_id)
     touched.extend(model_id for model_id in after if model_id not in before)
 

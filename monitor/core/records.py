@@ -306,6 +306,22 @@ class EventType(StrEnum):
     TEST = "test"
 
 
+class DeliveryState(StrEnum):
+    """Where one delivery (an event for one channel) stands in the outbox.
+
+    pending: due at `next_attempt_at` (retries wait here too); held: kept for a digest
+    or past quiet hours until its release time; batched: folded into a digest delivery,
+    which is sent instead; sent and dead (its retries ran out) are final, though
+    `deliveries --retry` makes a dead one pending again.
+    """
+
+    PENDING = "pending"
+    HELD = "held"
+    SENT = "sent"
+    DEAD = "dead"
+    BATCHED = "batched"
+
+
 @dataclass(frozen=True, slots=True)
 class SourceRef:
     name: str
@@ -314,7 +330,7 @@ class SourceRef:
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    """What is worth telling people. Serialized as the version-1 payload of SPEC section 6."""
+    """What is worth telling people. Serialized as the version-1 payload (docs/payload.md)."""
 
     id: str
     type: EventType

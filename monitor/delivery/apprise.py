@@ -22,7 +22,7 @@ class AppriseChannel(Channel):
     OPTIONS: ClassVar = {
         "urls": Option("list[str]", help="Apprise URLs; they often hold credentials"),
         "url": Option("secret", help="one Apprise URL, from the environment or a file"),
-        "title_prefix": Option("str", default="[model-monitor]"),
+        "title_prefix": Option("str", default="[model-monitor]", help="starts every title"),
         "timeout": Option("duration", default=30.0, help="for one notification to all URLs"),
     }
 

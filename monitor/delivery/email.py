@@ -474,7 +474,8 @@ class _WatchedSMTP(smtplib.SMTP):
     """smtplib's client with its socket under the conversation's deadline."""
 
     def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
-        sock = super()._get_socket(host, port, timeout)
+        # typeshed leaves out smtplib.SMTP._get_socket (private), which exists since 2.6.
+        sock = super()._get_socket(host, port, timeout)  # type: ignore[misc]
         watch_new(sock)  # STARTTLS wraps it later; the watch still holds
         return sock
 
@@ -485,4 +486,5 @@ class _WatchedSMTPSSL(smtplib.SMTP_SSL):
     def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
         sock = socket.create_connection((host, port), timeout, self.source_address)
         watch_new(sock)
-        return self.context.wrap_socket(sock, server_hostname=self._host)
+        # SMTP.connect sets _host before it calls _get_socket; typeshed does not declare it.
+        return self.context.wrap_socket(sock, server_hostname=self._host)  # type: ignore[attr-defined]

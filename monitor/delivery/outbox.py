@@ -18,7 +18,7 @@ from collections.abc import Callable, Collection, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from sqlalchemy import ColumnElement, delete, func, insert, or_, select, true, update
 from sqlalchemy.orm import Session
@@ -27,16 +27,22 @@ from monitor.config import Config
 from monitor.config.timing import DeliveryWindow
 from monitor.core.clock import rfc3339, utcnow
 from monitor.core.ids import new_id
-from monitor.core.records import Event
+from monitor.core.records import DeliveryState, Event
 from monitor.delivery.base import Channel, Message, SendResult
 from monitor.events.grouping import filter_for_channel
 from monitor.store.database import Database
+from monitor.store.dml import affected_rows
 from monitor.store.schema import ChannelState, Delivery, DeliveryAttempt, EventRow
 
-if TYPE_CHECKING:
-    from monitor.runtime.metrics import Metrics
-
 log = logging.getLogger("monitor.delivery")
+
+
+class AttemptCounter(Protocol):
+    """Where the dispatcher counts its attempts (`monitor.runtime.metrics.Metrics`)."""
+
+    def record_delivery(self, channel: str, result: str) -> None:
+        """One delivery attempt: `result` is "sent", "retried" or "dead"."""
+        ...
 
 
 def _dumps(payload: Mapping[str, Any]) -> str:
@@ -117,12 +123,12 @@ class Dispatcher:
         *,
         clock: Callable[[], datetime] = utcnow,
         rng: random.Random | None = None,
-        metrics: Metrics | None = None,
+        metrics: AttemptCounter | None = None,
     ) -> None:
         self.config = config
         self.db = db
         self.channels = channels
-        self.metrics = metrics  # monitor.runtime.metrics: counts each delivery attempt (None: off)
+        self.metrics = metrics  # counts each delivery attempt (None: off)
         self._clock = clock
         self._rng = rng or random.Random()
         self._windows = {c.name: DeliveryWindow.of(c) for c in config.channels}
@@ -153,7 +159,7 @@ class Dispatcher:
     def next_due(self, channel: str | None = None) -> datetime | None:
         """When the earliest waiting delivery becomes due (None: nothing waiting)."""
         query = select(func.min(Delivery.next_attempt_at)).where(
-            Delivery.state.in_(("pending", "held"))
+            Delivery.state.in_((DeliveryState.PENDING, DeliveryState.HELD))
         )
         if channel is not None:
             query = query.where(Delivery.channel == channel)
@@ -171,7 +177,7 @@ class Dispatcher:
             due = session.execute(
                 select(Delivery.id, Delivery.channel, Delivery.payload, EventRow.payload)
                 .join(EventRow, EventRow.id == Delivery.event_id)
-                .where(Delivery.state == "held", Delivery.next_attempt_at <= now)
+                .where(Delivery.state == DeliveryState.HELD, Delivery.next_attempt_at <= now)
                 .where(_among(channels))
                 .order_by(Delivery.channel, EventRow.occurred_at, EventRow.id)
             ).all()
@@ -195,7 +201,7 @@ class Dispatcher:
                         id=new_id("msg"),
                         event_id=digest["id"],
                         channel=channel,
-                        state="pending",
+                        state=DeliveryState.PENDING,
                         attempts=0,
                         next_attempt_at=now,
                         created_at=now,
@@ -204,7 +210,7 @@ class Dispatcher:
                 session.execute(
                     update(Delivery)
                     .where(Delivery.id.in_([delivery_id for delivery_id, _ in items]))
-                    .values(state="batched", digest_id=digest["id"])
+                    .values(state=DeliveryState.BATCHED, digest_id=digest["id"])
                 )
                 log.info("digest %s for %s: %d event(s)", digest["id"], channel, len(items))
 
@@ -221,7 +227,9 @@ class Dispatcher:
                 EventRow.payload,
             )
             .join(EventRow, EventRow.id == Delivery.event_id)
-            .where(Delivery.state == "pending", Delivery.next_attempt_at <= now, claimable)
+            .where(
+                Delivery.state == DeliveryState.PENDING, Delivery.next_attempt_at <= now, claimable
+            )
             .where(_among(channels))
             .order_by(Delivery.created_at, Delivery.id)
             .limit(limit)
@@ -232,12 +240,14 @@ class Dispatcher:
         with self.db.session() as session:
             for row in session.execute(query).all():
                 # A conditional update is the claim: it works the same on every backend.
-                taken = session.execute(
+                claim = (
                     update(Delivery)
-                    .where(Delivery.id == row[0], Delivery.state == "pending", claimable)
+                    .where(
+                        Delivery.id == row[0], Delivery.state == DeliveryState.PENDING, claimable
+                    )
                     .values(lease_until=now + timedelta(seconds=self.config.monitor.delivery_lease))
-                ).rowcount
-                if taken == 1:
+                )
+                if affected_rows(session, claim) == 1:
                     payload = json.loads(row[4] or row[5])
                     claimed.append(_Claimed(row[0], row[1], row[2], row[3], payload))
         return claimed
@@ -316,7 +326,7 @@ class Dispatcher:
             "duration_ms": round(duration * 1000),
         }
         if result.ok:
-            values.update(state="sent", sent_at=now)
+            values.update(state=DeliveryState.SENT, sent_at=now)
             report = DispatchReport(sent=1)
             log.info(
                 "delivery %s to %s sent (attempt %d)",
@@ -326,7 +336,7 @@ class Dispatcher:
                 extra={"fields": {**fields, "result": "sent"}},
             )
         elif result.permanent or attempts > len(schedule):
-            values.update(state="dead")
+            values.update(state=DeliveryState.DEAD)
             report = DispatchReport(dead=1)
             log.error(
                 "delivery %s to %s is dead after %d attempt(s): %s",
@@ -362,7 +372,7 @@ class Dispatcher:
         with self.db.session() as session:
             session.execute(
                 update(Delivery)
-                .where(Delivery.id == delivery.id, Delivery.state == "pending")
+                .where(Delivery.id == delivery.id, Delivery.state == DeliveryState.PENDING)
                 .values(**values)
             )
             session.execute(
@@ -405,19 +415,24 @@ def retry(db: Database, *, delivery_id: str | None = None, dead: bool = False) -
     if delivery_id is not None:
         which = Delivery.id == delivery_id
     elif dead:
-        which = Delivery.state == "dead"
+        which = Delivery.state == DeliveryState.DEAD
     else:
         return 0
     with db.session() as session:
         channels = set(session.scalars(select(Delivery.channel).where(which)))
         session.execute(delete(ChannelState).where(ChannelState.channel.in_(channels)))
         query = update(Delivery).where(which)
-        values = {"state": "pending", "next_attempt_at": now, "lease_until": None, "attempts": 0}
-        return session.execute(query.values(**values)).rowcount
+        values = {
+            "state": DeliveryState.PENDING,
+            "next_attempt_at": now,
+            "lease_until": None,
+            "attempts": 0,
+        }
+        return affected_rows(session, query.values(**values))
 
 
 def digest_payload(payloads: list[dict[str, Any]], now: datetime) -> dict[str, Any]:
-    """One message carrying several events (SPEC payload version 1, type "digest")."""
+    """One message carrying several events (payload version 1, type "digest"; docs/payload.md)."""
     kinds: dict[str, int] = defaultdict(int)
     for payload in payloads:
         kinds[payload["type"]] += 1

@@ -1,4 +1,5 @@
-"""Channel types by name. Adding a channel: one module, one line here, one test file."""
+"""Channel types by name. Adding a channel: one module, one line here, one test file, and its
+cases in the contract tests (docs/architecture.md, "Adding a channel")."""
 
 from __future__ import annotations
 

@@ -34,7 +34,7 @@ from monitor.delivery.templates import Templates, default_templates, mrkdwn
 
 TEMPLATE = "slack.json.j2"
 
-# Slack's documented limits (REFERENCE.md, "Delivery channels").
+# Slack's documented limits for Block Kit messages and their parts.
 MAX_BLOCKS = 50
 MAX_HEADER = 150
 MAX_SECTION = 3000

@@ -71,9 +71,11 @@ class Templates:
 
         Returns one problem per broken template, naming the file and the line.
         """
-        problems = []
+        problems: list[str] = []
+        if self.user_dir is None:  # only the shipped templates: nothing overridden
+            return problems
         for name in self.overridden():
-            path = self.user_dir / name  # type: ignore[operator]
+            path = self.user_dir / name
             try:
                 template = self.env.get_template(name)
                 for sample in samples:

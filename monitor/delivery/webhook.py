@@ -1,4 +1,4 @@
-"""The webhook channel: the JSON payload of SPEC section 6, with Standard Webhooks headers.
+"""The webhook channel: the version-1 JSON payload, with Standard Webhooks headers.
 
 `webhook-id` is the delivery id, identical on every retry, so receivers can
 deduplicate; `webhook-timestamp` is the time of this attempt.

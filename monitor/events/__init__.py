@@ -1,7 +1,7 @@
 """From snapshots to events: the flap guard, token health, and grouping per source cycle.
 
 Everything in this package is pure (no I/O, no clock, no randomness beyond an injected id
-factory) so the rules of SPEC section 5 can be tested exhaustively. The one exception is
+factory) so the rules of docs/detection.md can be tested exhaustively. The one exception is
 the schema helpers at the bottom, which read files shipped inside the package.
 """
 
@@ -22,7 +22,7 @@ def _event_schema_text() -> str:
 
 
 def load_event_schema() -> dict[str, Any]:
-    """The JSON Schema (draft 2020-12) of the version-1 event payload (SPEC section 6).
+    """The JSON Schema (draft 2020-12) of the version-1 event payload (docs/payload.md).
 
     A fresh dict on every call, so a caller that mutates it cannot corrupt another's.
     """

@@ -1,6 +1,6 @@
 """The events of one source cycle, and the view of an event one channel gets.
 
-SPEC section 5: the same change seen by several tokens of a source in one cycle is one
+docs/detection.md: the same change seen by several tokens of a source in one cycle is one
 change listing those tokens, and a cycle yields at most one `models.changed` event. A
 gateway that drops a model drops it for every token; ten tokens must not mean ten alerts.
 

@@ -23,7 +23,7 @@ change followed by one lying check: only a difference seen the same way, consecu
 is told. (A field that changes on every single check is never reported: it is volatile,
 and belongs in the source's `ignore_fields`.) With `confirm_checks = 1` every change is
 reported at once. Only successful checks are fed in here: a failed check never becomes
-a snapshot (SPEC section 5).
+a snapshot (docs/detection.md).
 """
 
 from __future__ import annotations

@@ -19,9 +19,8 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
 from monitor.config import Config, MonitorSettings, SourceConfig, TokenConfig
@@ -45,15 +44,28 @@ from monitor.events.health import Health, next_health
 from monitor.events.thresholds import FieldPolicy
 from monitor.sources.fetch import fetch_models, secret_forms
 from monitor.sources.usage import explain_auth_failure
+from monitor.store.cycles import (
+    LastCheck,
+    add_checks,
+    backoff_until,
+    claim_slots,
+    last_checks,
+    set_backoff,
+    token_states,
+)
 from monitor.store.database import Database
-from monitor.store.dialects import upsert_insert
-from monitor.store.schema import Check, PollSlot, Snapshot, SourceState, TokenState
+from monitor.store.schema import TokenState
 from monitor.store.snapshots import SnapshotStore
 
-if TYPE_CHECKING:
-    from monitor.runtime.metrics import Metrics
-
 log = logging.getLogger("monitor.check")
+
+
+class CycleCounter(Protocol):
+    """Where the checker counts finished cycles (`monitor.runtime.metrics.Metrics`)."""
+
+    def record_cycle(self, report: CycleReport, at: datetime) -> None:
+        """One completed check cycle of one source, its results stored at `at`."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +109,7 @@ class Checker:
         fetch: Callable[..., FetchResult] = fetch_models,
         clock: Callable[[], datetime] = utcnow,
         sleep: Callable[[float], None] = time.sleep,
-        metrics: Metrics | None = None,
+        metrics: CycleCounter | None = None,
     ) -> None:
         self.config = config
         self.db = db
@@ -118,27 +130,14 @@ class Checker:
 
     # -- fetching (no transaction open) ------------------------------------------------
 
-    def _prior(self, tokens: Sequence[TokenConfig]) -> dict[str, _Prior]:
+    def _prior(self, tokens: Sequence[TokenConfig]) -> dict[str, LastCheck]:
         """What the last cycle left, read before fetching (no transaction is held open)."""
-        names = [t.name for t in tokens]
         with self.db.reader() as session:
-            rows = session.execute(
-                select(
-                    TokenState.token, Snapshot.model_count, TokenState.failing, TokenState.flavor
-                )
-                .outerjoin(Snapshot, Snapshot.id == TokenState.confirmed_snapshot_id)
-                .where(TokenState.token.in_(names))
-            )
-            return {
-                token: _Prior(count, bool(failing), flavor)
-                for token, count, failing, flavor in rows
-            }
+            return last_checks(session, [t.name for t in tokens])
 
     def _backoff_until(self, source: SourceConfig) -> datetime | None:
         with self.db.reader() as session:
-            return session.scalar(
-                select(SourceState.backoff_until).where(SourceState.source == source.name)
-            )
+            return backoff_until(session, source.name)
 
     def _fetch_one(
         self, source: SourceConfig, token: TokenConfig, confirmed: int | None
@@ -171,8 +170,8 @@ class Checker:
             try:
                 if self.cancelled.is_set():
                     return FetchError(ErrorKind.TIMEOUT, "not polled: the monitor is stopping")
-                before = prior.get(token.name, _Prior(None, False, None))
-                result = self._fetch_one(source, token, before.confirmed)
+                before = prior.get(token.name, LastCheck(None, False, None))
+                result = self._fetch_one(source, token, before.model_count)
                 result = self._explained(source, token, result, before)
                 if isinstance(result, FetchOk):
                     models = _without_echoes(result.models, self._secret_ids)
@@ -189,7 +188,7 @@ class Checker:
             return list(pool.map(fetch, tokens))
 
     def _explained(
-        self, source: SourceConfig, token: TokenConfig, result: FetchResult, before: _Prior
+        self, source: SourceConfig, token: TokenConfig, result: FetchResult, before: LastCheck
     ) -> FetchResult:
         """A 401 that starts a failing spell, with new-api's reason when it gives one."""
         if (
@@ -241,7 +240,7 @@ class Checker:
                 # The transaction rolled back whole; record again with that token's
                 # answer replaced by its failure, so the other tokens lose nothing.
                 if results[fault.index] is fault.error:
-                    raise fault.__cause__ from None  # type: ignore[misc]
+                    raise fault.cause from None
                 results[fault.index] = fault.error
 
     def _record_cycle(
@@ -258,11 +257,7 @@ class Checker:
             now = self._clock()
             # One query loads every token's state; `_record` then finds it in the
             # identity map, and the session flushes all rows at once.
-            names = [t.name for t in tokens]
-            states = {
-                state.token: state
-                for state in session.scalars(select(TokenState).where(TokenState.token.in_(names)))
-            }
+            states = token_states(session, [t.name for t in tokens])
             reports: list[TokenReport] = []
             outcomes: list[TokenOutcome] = []
             checks: list[dict[str, object]] = []  # inserted together, after the loop
@@ -273,11 +268,10 @@ class Checker:
                     )
                 except Exception as exc:
                     error = _unprocessable(source, token, exc, "recording", result.duration)
-                    raise _TokenFault(index, error) from exc
+                    raise _TokenFault(index, error, exc) from exc
                 reports.append(report)
                 outcomes.append(outcome)
-            if checks:
-                session.execute(insert(Check), checks)
+            add_checks(session, checks)
             _update_backoff(session, source, results, now)
             ref = SourceRef(source.name, source.base_url)
             events = build_events(ref, outcomes, rfc3339(now), lambda: new_id("evt"))
@@ -297,24 +291,8 @@ class Checker:
         claiming loses that one slot; the next slot is claimed by whoever is alive."""
         if not tokens:
             return ()
-        now = self._clock()
-        rows = [
-            {"token": t.name, "slot": slot, "claimed_at": now, "instance": INSTANCE} for t in tokens
-        ]
         with self.db.session() as session:
-            dialect = session.get_bind().dialect
-            insert = upsert_insert(session)
-            won: set[str] = set()
-            if dialect.insert_returning:
-                statement = (
-                    insert(PollSlot).values(rows).on_conflict_do_nothing().returning(PollSlot.token)
-                )
-                won.update(session.scalars(statement))
-            else:  # an SQLite older than 3.35: one row at a time
-                for row in rows:
-                    result = session.execute(insert(PollSlot).values(row).on_conflict_do_nothing())
-                    if result.rowcount == 1:
-                        won.add(row["token"])
+            won = claim_slots(session, [t.name for t in tokens], slot, self._clock(), INSTANCE)
         skipped = len(tokens) - len(won)
         if skipped:
             log.debug("slot %s: %d token(s) already claimed by another instance", slot, skipped)
@@ -337,20 +315,21 @@ class Checker:
     ) -> CycleReport:
         """The source said "slow down": record the polls as skipped, ask nothing."""
         message = f"skipped: {source.name} asked to wait until {rfc3339(until)} (HTTP 429)"
+        rows = [
+            {
+                "source": source.name,
+                "token": token.name,
+                "fingerprint": token.fingerprint,
+                "started_at": started,
+                "duration_ms": 0,
+                "outcome": SKIPPED,
+                "message": message,
+                "baseline": False,
+            }
+            for token in tokens
+        ]
         with self.db.session(commit=not dry_run) as session:
-            for token in tokens:
-                session.add(
-                    Check(
-                        source=source.name,
-                        token=token.name,
-                        fingerprint=token.fingerprint,
-                        started_at=started,
-                        duration_ms=0,
-                        outcome=SKIPPED,
-                        message=message,
-                        baseline=False,
-                    )
-                )
+            add_checks(session, rows)
         log.info(
             "check source=%s outcome=skipped until=%s",
             source.name,
@@ -440,7 +419,7 @@ class Checker:
         report = TokenReport(
             source=source.name,
             token=token.name,
-            outcome=state.last_outcome,
+            outcome=outcome,
             model_count=len(result.models) if isinstance(result, FetchOk) else None,
             changes=tuple(changes),
             baseline=is_baseline,
@@ -532,10 +511,11 @@ def _without_echoes(
 class _TokenFault(Exception):
     """Recording one token's answer raised: which token, and the failure to record instead."""
 
-    def __init__(self, index: int, error: FetchError) -> None:
+    def __init__(self, index: int, error: FetchError, cause: Exception) -> None:
         super().__init__(index)
         self.index = index
         self.error = error
+        self.cause = cause  # what recording raised
 
 
 def _unprocessable(
@@ -568,13 +548,6 @@ class _Guarded:
 _OBSERVED = "monitor.observed"  # Session.info: (confirmed id, seen id, policy) -> _Guarded
 
 
-@dataclass(frozen=True, slots=True)
-class _Prior:
-    confirmed: int | None  # models in the confirmed view
-    failing: bool
-    flavor: str | None  # what the last successful check was read as
-
-
 SKIPPED = "skipped"
 # Who claimed a poll slot (poll_slots.instance): for people reading the table.
 INSTANCE = f"{socket.gethostname()}:{os.getpid()}"[:255]
@@ -590,10 +563,9 @@ def _update_backoff(
         for r in results
         if isinstance(r, FetchError) and r.kind is ErrorKind.RATE_LIMITED
     ]
-    session.execute(delete(SourceState).where(SourceState.source == source.name))
-    if waits:
-        until = now + timedelta(seconds=max(waits))
-        session.add(SourceState(source=source.name, backoff_until=until, reason="HTTP 429"))
+    until = now + timedelta(seconds=max(waits)) if waits else None
+    set_backoff(session, source.name, until, "HTTP 429")
+    if until is not None:
         log.warning(
             "source %s is rate limiting; its polls wait until %s", source.name, rfc3339(until)
         )

@@ -13,10 +13,11 @@ import math
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
 from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.job import Job
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import text
@@ -38,9 +39,9 @@ log = logging.getLogger("monitor.daemon")
 class _ScheduledTime:
     """A job as `run_job` sees it, with the time it was scheduled for as `scheduled`."""
 
-    def __init__(self, job: object, scheduled: datetime) -> None:
+    def __init__(self, job: Job, scheduled: datetime) -> None:
         self._job = job
-        self.kwargs = {**job.kwargs, "scheduled": scheduled}  # type: ignore[attr-defined]
+        self.kwargs = {**job.kwargs, "scheduled": scheduled}
 
     def __getattr__(self, name: str) -> object:
         return getattr(self._job, name)
@@ -53,7 +54,7 @@ class _SlotExecutor(ThreadPoolExecutor):
     """APScheduler 3 does not tell a job when it was scheduled to run; check jobs need
     it to name their poll slot, so this executor hands it over."""
 
-    def _do_submit_job(self, job, run_times):  # type: ignore[no-untyped-def]
+    def _do_submit_job(self, job: Job, run_times: Sequence[datetime]) -> None:
         if job.id.startswith("check:") and run_times:
             job = _ScheduledTime(job, run_times[-1])
         super()._do_submit_job(job, run_times)
@@ -74,6 +75,7 @@ def poll_slot(settings: MonitorSettings, scheduled: datetime) -> str:
         if exact is None or exact > scheduled:
             exact = scheduled
         return f"c:{rfc3339(exact.replace(microsecond=0))}"
+    assert settings.interval is not None  # the config sets either cron or interval
     n = math.floor(scheduled.timestamp() / settings.interval)
     return f"i{settings.interval:g}:{n}"
 

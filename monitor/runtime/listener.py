@@ -78,7 +78,7 @@ class CycleWatch:
         self.started = clock()
         self._cron: CronTrigger | None = None
         if config.monitor.cron:
-            from monitor.runtime.daemon import cron_trigger  # here: the scheduler imports us
+            from monitor.config.durations import cron_trigger  # loads APScheduler
 
             self._cron = cron_trigger(config.monitor.cron)  # no jitter: a stable answer
 

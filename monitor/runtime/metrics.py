@@ -40,7 +40,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from monitor import __version__
-from monitor.core.records import EventType
+from monitor.core.records import DeliveryState, EventType
 
 if TYPE_CHECKING:
     from monitor.config import Config
@@ -58,7 +58,13 @@ PREFIX = "model_monitor"
 # gateway; the timeout is 20s by default, a re-fetch may double it.
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 40.0, 80.0)
 # Delivery states always exported (as 0 when empty), so alert rules need no `or vector(0)`.
-DELIVERY_STATES = ("pending", "held", "batched", "sent", "dead")
+DELIVERY_STATES = (
+    DeliveryState.PENDING,
+    DeliveryState.HELD,
+    DeliveryState.BATCHED,
+    DeliveryState.SENT,
+    DeliveryState.DEAD,
+)
 
 
 class Metrics:

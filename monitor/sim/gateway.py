@@ -1,4 +1,4 @@
-"""A gateway on loopback that speaks the models APIs of REFERENCE.md, with fault injection.
+"""A gateway on loopback that speaks the models API of every flavor, with fault injection.
 
 The demo, the tests and the benchmarks all need a server that behaves like the real
 gateways and providers: a random `data` order on every request where the real one has
@@ -188,7 +188,7 @@ class Fault:
             headers.append(("Retry-After", str(value)))
         if retry_after_ms is not None:
             headers.append(("retry-after-ms", str(retry_after_ms)))
-        return cls(status=429, body=b"", content_type=None, headers=headers)
+        return cls(status=429, body=b"", content_type=None, headers=tuple(headers))
 
     @classmethod
     def success_false(cls, message: str = "获取用户分组失败") -> Fault:

@@ -67,7 +67,9 @@ from urllib.parse import urlsplit
 
 from monitor.config.model import Secret
 from monitor.core.records import ErrorKind
+from monitor.sources.anthropic import AnthropicFlavor
 from monitor.sources.base import Flavor, InvalidResponse, Page, Request
+from monitor.sources.gemini import GeminiFlavor
 from monitor.sources.litellm import LITELLM_CREATED, LiteLLMFlavor
 from monitor.sources.ollama import OllamaFlavor
 from monitor.sources.openai_compat import NewApiFlavor, OneApiFlavor, OpenAIFlavor
@@ -85,9 +87,11 @@ PROVIDER_HOSTS: tuple[tuple[str, str], ...] = (
 
 LIBRARY = "library"
 
-# The OpenAI-style flavors auto can pick from a body, used when the registry does not
-# (yet) name them.
+# The flavors auto picks from when it is given no registry (the fetcher gives it
+# `monitor.sources.registry.FLAVORS`).
 _BUILTIN: dict[str, type[Flavor]] = {
+    "anthropic": AnthropicFlavor,
+    "gemini": GeminiFlavor,
     "new-api": NewApiFlavor,
     "one-api": OneApiFlavor,
     "openai": OpenAIFlavor,
@@ -97,14 +101,10 @@ _BUILTIN: dict[str, type[Flavor]] = {
 }
 
 
-def registered(name: str) -> type[Flavor] | None:
-    """The flavor class registered under `name` now, else a built-in one, else None."""
-    from monitor.sources.registry import FLAVORS  # at call time: the registry imports us
-
-    flavor = FLAVORS.get(name)
-    if flavor is None or flavor.name == "auto":
-        flavor = _BUILTIN.get(name)
-    return flavor
+def registered(registry: Mapping[str, type[Flavor]], name: str) -> type[Flavor] | None:
+    """The flavor class `registry` names `name`, if any (never auto itself)."""
+    flavor = registry.get(name)
+    return None if flavor is None or flavor.name == "auto" else flavor
 
 
 def provider_for_host(base_url: str) -> str | None:
@@ -119,9 +119,10 @@ def provider_for_host(base_url: str) -> str | None:
     return None
 
 
-def detect(body: object) -> tuple[str, str]:
+def detect(body: object, registry: Mapping[str, type[Flavor]] = _BUILTIN) -> tuple[str, str]:
     """(flavor name, the reason in words) for a successful OpenAI-style body.
 
+    `registry` holds the flavors there are (a "vllm" one is chosen when registered).
     Raises InvalidResponse when the body is no models list at all.
     """
     data = _model_list(body)
@@ -139,7 +140,7 @@ def detect(body: object) -> tuple[str, str]:
     if any_has(lambda e: "supported_endpoint_types" in e):
         return "new-api", "models have supported_endpoint_types"
     if any_has(lambda e: "max_model_len" in e):
-        name = "vllm" if registered("vllm") is not None else "openai"
+        name = "vllm" if registered(registry, "vllm") is not None else "openai"
         return name, "models have max_model_len (vLLM)"
     if any_has(lambda e: isinstance(e.get("permission"), list)):
         return "one-api", "models have a permission list"
@@ -191,7 +192,7 @@ def _model_list(body: object) -> list[Any]:
 
 
 class AutoFlavor(Flavor):
-    """Detects the wire format (see the module docstring) and delegates to that flavor.
+    """Detects the wire format from the host, else the first answer, and delegates to it.
 
     One instance serves one check, like every flavor; `detected` is the chosen flavor's
     name (None until chosen) and `reason` says why it was chosen.
@@ -199,7 +200,12 @@ class AutoFlavor(Flavor):
 
     name: ClassVar[str] = "auto"
 
-    def __init__(self) -> None:
+    @classmethod
+    def create(cls, registry: Mapping[str, type[Flavor]]) -> Flavor:
+        return cls(registry)
+
+    def __init__(self, registry: Mapping[str, type[Flavor]] = _BUILTIN) -> None:
+        self._registry = registry  # the flavors to choose from
         self._delegate: Flavor | None = None
         self.detected: str | None = None
         self.reason: str | None = None
@@ -224,7 +230,7 @@ class AutoFlavor(Flavor):
     def first_request(self, base_url: str, secret: Secret) -> Request:
         provider = provider_for_host(base_url)
         if provider is not None:
-            flavor_class = registered(provider)
+            flavor_class = registered(self._registry, provider)
             if flavor_class is not None:
                 flavor = self._choose(provider, flavor_class(), f"the host names {provider}")
                 return flavor.first_request(base_url, secret)
@@ -234,8 +240,8 @@ class AutoFlavor(Flavor):
     def parse(self, body: object, request: Request) -> Page:
         if self._delegate is not None:
             return self._delegate.parse(body, request)
-        name, reason = detect(body)
-        flavor = (registered(name) or OpenAIFlavor)()
+        name, reason = detect(body, self._registry)
+        flavor = (registered(self._registry, name) or OpenAIFlavor)()
         page = flavor.parse(body, request)  # only a body that parses decides
         self._choose(name, flavor, reason)
         if name == "openrouter" and "output_modalities" not in dict(request.params):

@@ -80,6 +80,12 @@ class Flavor(ABC):
     # whose `parse` depends on the body alone and not on the order of that list.
     unordered_list: ClassVar[str | None] = None
 
+    @classmethod
+    def create(cls, registry: Mapping[str, type[Flavor]]) -> Flavor:
+        """A new instance for one check. `registry` holds every registered flavor, for a
+        flavor that delegates to another (auto)."""
+        return cls()
+
     @abstractmethod
     def first_request(self, base_url: str, secret: Secret) -> Request:
         """The request for the first page. `base_url` is the source's, e.g. ".../v1"."""

@@ -81,7 +81,7 @@ def fetch_models(
     except KeyError:
         raise ValueError(f"source {source.name!r}: unknown flavor {source.flavor!r}") from None
     walk = _Walk(
-        flavor=flavor_class(),
+        flavor=flavor_class.create(FLAVORS),
         source=source,
         token=token,
         timeout=source.timeout or settings.timeout,

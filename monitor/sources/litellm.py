@@ -77,7 +77,8 @@ class LiteLLMFlavor(OpenAIFlavor):
         error = body.get("error")
         if not isinstance(error, dict):
             return None
-        if error.get("type") in _AUTH_TYPES:
+        kind = error.get("type")
+        if isinstance(kind, str) and kind in _AUTH_TYPES:  # any JSON value may stand here
             return ErrorKind.AUTH
         message = error.get("message")
         if isinstance(message, str) and "no connected db" in message.lower():

@@ -30,7 +30,7 @@ class OpenAIFlavor(Flavor):
 
     def first_request(self, base_url: str, secret: Secret) -> Request:
         # Only the Bearer header: an x-api-key header switches new-api to the
-        # Anthropic format, x-goog-api-key breaks the route (REFERENCE.md).
+        # Anthropic format, and x-goog-api-key breaks the route.
         authorization = Secret(f"Bearer {secret.reveal()}")
         return Request(
             url=f"{base_url.rstrip('/')}/models", headers=(("Authorization", authorization),)

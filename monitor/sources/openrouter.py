@@ -172,9 +172,10 @@ def _count(value: object, what: str) -> int | float | None:
 
 
 def _scalar(value: object, what: str) -> str | int | float | bool:
-    if isinstance(value, list | dict):
-        raise InvalidResponse(f"{what} is {json_type(value)}, not a single value")
-    return value  # type: ignore[return-value]
+    """A string, number or boolean (callers have already set null aside)."""
+    if isinstance(value, str | int | float):  # bool is an int
+        return value
+    raise InvalidResponse(f"{what} is {json_type(value)}, not a single value")
 
 
 def _strings(value: object, what: str) -> list[str] | None:

@@ -1,4 +1,5 @@
-"""Flavors by name. Adding a flavor: one module, one line here, one test file."""
+"""Flavors by name. Adding a flavor: one module, one line here, one test file, and its case in
+the contract tests (docs/architecture.md, "Adding a flavor")."""
 
 from __future__ import annotations
 

@@ -31,6 +31,9 @@ from monitor.store.urls import shown_url, url_problem
 if TYPE_CHECKING:
     from alembic.config import Config as AlembicConfig
     from alembic.script import ScriptDirectory
+    from sqlalchemy.engine import Connection
+    from sqlalchemy.engine.interfaces import DBAPIConnection
+    from sqlalchemy.pool import ConnectionPoolEntry as PoolEntry
 
 log = logging.getLogger("monitor.store")
 
@@ -167,7 +170,7 @@ class Database:
         read_only = self.read_only
 
         @event.listens_for(engine, "connect")
-        def _on_connect(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+        def _on_connect(dbapi_connection: sqlite3.Connection, _record: PoolEntry) -> None:
             # Take transaction control away from the sqlite3 module (SQLAlchemy's recipe).
             dbapi_connection.isolation_level = None
             cursor = dbapi_connection.cursor()
@@ -179,7 +182,7 @@ class Database:
             cursor.close()
 
         @event.listens_for(engine, "begin")
-        def _on_begin(conn) -> None:  # type: ignore[no-untyped-def]
+        def _on_begin(conn: Connection) -> None:
             mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
             conn.exec_driver_sql(f"BEGIN {mode}")
 
@@ -370,7 +373,7 @@ def _on_read_only_fs(path: Path) -> bool:
         return False
 
 
-def _postgres_read_only(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+def _postgres_read_only(dbapi_connection: DBAPIConnection, _record: PoolEntry) -> None:
     """Every transaction on this connection is READ ONLY (SQLAlchemy's recipe for
     session settings: outside a transaction, so no later rollback undoes it)."""
     autocommit = dbapi_connection.autocommit

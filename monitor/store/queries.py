@@ -12,7 +12,8 @@ from sqlalchemy import delete, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from monitor.core.clock import utcnow
-from monitor.core.records import ModelRecord
+from monitor.core.records import DeliveryState, ModelRecord
+from monitor.store.dml import affected_rows
 from monitor.store.schema import (
     ChannelState,
     Check,
@@ -72,7 +73,7 @@ def detected_flavors(session: Session) -> dict[str, str]:
         .where(TokenState.flavor.is_not(None))
         .order_by(TokenState.last_ok_at)
     )
-    return {source: flavor for source, flavor in rows}
+    return {source: flavor for source, flavor in rows if flavor is not None}
 
 
 def delivery_counts(session: Session) -> dict[str, int]:
@@ -102,7 +103,7 @@ def snapshot_history(session: Session, token: str, limit: int = 50) -> list[tupl
         .order_by(last_seen.desc())
         .limit(limit)
     )
-    return [(sid, seen) for sid, seen in rows]
+    return [(sid, seen) for sid, seen in rows if sid is not None]
 
 
 def events_since(
@@ -166,10 +167,8 @@ def deliveries(
     )
     if state:
         query = query.where(Delivery.state == state)
-    return [
-        tuple(row)
-        for row in session.execute(query.order_by(Delivery.created_at.desc()).limit(limit))
-    ]  # type: ignore[misc]
+    rows = session.execute(query.order_by(Delivery.created_at.desc()).limit(limit))
+    return [(delivery, event_type, summary) for delivery, event_type, summary in rows]
 
 
 def attempts(session: Session, delivery_id: str) -> list[DeliveryAttempt]:
@@ -197,7 +196,7 @@ SLOT_KEEP = timedelta(days=1)
 def prune_poll_slots(session: Session, now: datetime | None = None) -> int:
     """Delete poll-slot claims older than a day (see `PollSlot`)."""
     cutoff = (now or utcnow()) - SLOT_KEEP
-    return session.execute(delete(PollSlot).where(PollSlot.claimed_at < cutoff)).rowcount
+    return affected_rows(session, delete(PollSlot).where(PollSlot.claimed_at < cutoff))
 
 
 def prune(session: Session, before: datetime) -> PruneReport:
@@ -208,13 +207,13 @@ def prune(session: Session, before: datetime) -> PruneReport:
     claims are pruned after a day whatever `before` is (`prune_poll_slots`).
     """
     slots = prune_poll_slots(session)
-    checks = session.execute(delete(Check).where(Check.started_at < before)).rowcount
-    pending = exists().where(Delivery.event_id == EventRow.id, Delivery.state == "pending")
+    checks = affected_rows(session, delete(Check).where(Check.started_at < before))
+    pending = exists().where(
+        Delivery.event_id == EventRow.id, Delivery.state == DeliveryState.PENDING
+    )
     old_events = select(EventRow.id).where(EventRow.occurred_at < before, ~pending)
     session.execute(delete(Delivery).where(Delivery.event_id.in_(old_events)))
-    events = session.execute(
-        delete(EventRow).where(EventRow.occurred_at < before, ~pending)
-    ).rowcount
+    events = affected_rows(session, delete(EventRow).where(EventRow.occurred_at < before, ~pending))
     referenced = or_(
         exists().where(Check.snapshot_id == Snapshot.id),
         exists().where(
@@ -224,5 +223,5 @@ def prune(session: Session, before: datetime) -> PruneReport:
             )
         ),
     )
-    snapshots = session.execute(delete(Snapshot).where(~referenced)).rowcount
+    snapshots = affected_rows(session, delete(Snapshot).where(~referenced))
     return PruneReport(checks, events, snapshots, slots)

@@ -1,5 +1,5 @@
 """The database tables. Alembic migrations in `migrations/` must match this file exactly
-(tests/test_migrations.py compares them).
+(tests/integration/test_migrations.py compares them).
 
 No column ever holds a token value: tokens are identified by name and fingerprint.
 """
@@ -23,6 +23,8 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from monitor.core.records import DeliveryState
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -140,7 +142,7 @@ class Delivery(Base):
     id: Mapped[str] = mapped_column(String(40), primary_key=True)  # webhook-id
     event_id: Mapped[str] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), index=True)
     channel: Mapped[str] = mapped_column(String(200))
-    state: Mapped[str] = mapped_column(String(16), default="pending")  # pending | sent | dead
+    state: Mapped[str] = mapped_column(String(16), default=DeliveryState.PENDING)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -27,7 +27,7 @@ class CorruptSnapshotError(DatabaseError):
 
 @dataclass(slots=True)
 class _Seen:
-    models: dict[str, ModelRecord]  # a copy of its own, never changed
+    models: Models  # a copy of its own or a read-only mapping, never changed
     digest: str | None = None  # known once the list was hashed
 
 
@@ -110,7 +110,8 @@ class SnapshotStore:
         insert = upsert_insert(session)
         # Another instance may store the same list at the same moment.
         session.execute(insert(Snapshot).values(values).on_conflict_do_nothing())
-        return session.scalar(select(Snapshot.id).where(Snapshot.digest == key))  # type: ignore[return-value]
+        # Stored now, by this insert or by the other instance's: exactly one row.
+        return session.execute(select(Snapshot.id).where(Snapshot.digest == key)).scalar_one()
 
     def load(self, session: Session, snapshot_id: int) -> dict[str, ModelRecord]:
         """The models of a snapshot. Callers must not mutate the returned dict."""

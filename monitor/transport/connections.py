@@ -20,7 +20,7 @@ import zlib
 from typing import Any
 from urllib.parse import urlsplit
 
-from urllib3 import BaseHTTPResponse, Timeout
+from urllib3 import BaseHTTPResponse, HTTPResponse, Timeout
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.poolmanager import PoolManager, ProxyManager
@@ -42,23 +42,23 @@ def watch_new(sock: socket.socket) -> None:
         deadline.watch_new(sock)
 
 
-class _Watched:
-    """Mixin for urllib3 connections: register the socket at each step."""
-
-    sock: socket.socket | None
+class _Watched(HTTPConnection):
+    """Mixin for both urllib3 connection classes: register the socket at each step."""
 
     def _new_conn(self) -> socket.socket:
-        sock: socket.socket = super()._new_conn()  # type: ignore[misc]
+        sock = super()._new_conn()
         watch_new(sock)
         return sock
 
     def request(self, *args: Any, **kwargs: Any) -> None:
         _watch(self.sock)
-        super().request(*args, **kwargs)  # type: ignore[misc]
+        super().request(*args, **kwargs)
 
-    def getresponse(self) -> Any:
+    # urllib3's own HTTPConnection narrows http.client's getresponse to urllib3's
+    # HTTPResponse, behind an ignore of this same code.
+    def getresponse(self) -> HTTPResponse:  # type: ignore[override]
         _watch(self.sock)
-        return super().getresponse()  # type: ignore[misc]
+        return super().getresponse()
 
 
 class _WatchedHTTPConnection(_Watched, HTTPConnection):

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from monitor.config import Config
-from monitor.core.records import ErrorKind, FetchError
+from monitor.core.records import DeliveryState, ErrorKind, FetchError
 from monitor.events.grouping import describe_error
 from monitor.store import queries
 
@@ -133,7 +133,7 @@ def build_status(session: Session, config: Config | None, now: datetime) -> Stat
         )
     counts = queries.delivery_counts(session)
     open_rows: list[DeliveryRow] = []
-    for state in ("dead", "pending", "held"):
+    for state in (DeliveryState.DEAD, DeliveryState.PENDING, DeliveryState.HELD):
         for d, kind, summary in queries.deliveries(session, state, limit=OPEN_DELIVERIES_SHOWN):
             open_rows.append(
                 DeliveryRow(
@@ -142,7 +142,7 @@ def build_status(session: Session, config: Config | None, now: datetime) -> Stat
                     state=d.state,
                     attempts=d.attempts,
                     created_at=d.created_at,
-                    next_attempt_at=d.next_attempt_at if d.state != "dead" else None,
+                    next_attempt_at=d.next_attempt_at if d.state != DeliveryState.DEAD else None,
                     last_error=d.last_error,
                     event_type=kind,
                     summary=summary,
@@ -155,10 +155,10 @@ def build_status(session: Session, config: Config | None, now: datetime) -> Stat
     return StatusView(
         generated_at=now,
         sources=tuple(sources),
-        pending=counts.get("pending", 0),
-        held=counts.get("held", 0),
-        dead=counts.get("dead", 0),
-        sent=counts.get("sent", 0),
+        pending=counts.get(DeliveryState.PENDING, 0),
+        held=counts.get(DeliveryState.HELD, 0),
+        dead=counts.get(DeliveryState.DEAD, 0),
+        sent=counts.get(DeliveryState.SENT, 0),
         open_deliveries=tuple(open_rows),
         disabled=disabled,
     )
@@ -177,8 +177,9 @@ def _unchecked(token: str) -> TokenRow:
 def error_text(error: Mapping[str, Any] | None) -> str | None:
     if not error:
         return None
+    stored_kind = error.get("kind")
     try:
-        kind = ErrorKind(error.get("kind"))
+        kind = ErrorKind(stored_kind if isinstance(stored_kind, str) else "")
     except ValueError:
         return str(error.get("message") or error.get("kind") or "unknown error")
     return describe_error(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict
 from urllib.parse import urlencode
 
 from sqlalchemy.orm import Session
@@ -227,9 +227,21 @@ def _cut(name: str) -> str:
     return name if len(name) <= TITLE_NAME_LENGTH else name[: TITLE_NAME_LENGTH - 1] + "\u2026"
 
 
+class _Common(TypedDict):
+    """The fields every `ChangeLine` has."""
+
+    type: str
+    model: str
+    tokens: tuple[str, ...]
+
+
 def _change_line(change: Mapping[str, Any]) -> ChangeLine:
     kind = str(change.get("type"))
-    common = {"type": kind, "model": str(change.get("model")), "tokens": tuple(change["tokens"])}
+    common: _Common = {
+        "type": kind,
+        "model": str(change.get("model")),
+        "tokens": tuple(change["tokens"]),
+    }
     if kind in ("added", "removed"):
         record = change.get("after" if kind == "added" else "before") or {}
         types = record.get("endpoint_types")

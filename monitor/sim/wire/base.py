@@ -25,8 +25,8 @@ from random import Random
 from typing import Any, ClassVar, Generic, NamedTuple, TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
-# new-api and one-api report this constant for every model (REFERENCE.md); it is also
-# the default `created` of a canonical model.
+# new-api and one-api report this constant `created` for every model; it is also the
+# default `created` of a canonical model.
 CREATED = 1626777600
 
 JSON = "application/json; charset=utf-8"
@@ -228,7 +228,7 @@ class ModelSet:
         if cached is None:
             cached = wire.prepare(self.models)
             self._prepared[wire.name] = cached
-        return cached  # type: ignore[no-any-return]
+        return cached
 
 
 EMPTY = ModelSet(())

@@ -1,7 +1,7 @@
 """OpenRouter's `GET /api/v1/models`: public, no auth, text models only unless asked.
 
 Without `output_modalities` only models that output text come back; `all` (or a comma
-list such as `image,embeddings`) widens it: the trap REFERENCE.md warns about. The
+list such as `image,embeddings`) widens it, so a client that omits it misses models. The
 order is stable (newest first) so the optional `offset`/`limit` slicing pages cleanly;
 the answer carries no "more" flag, so a page shorter than `limit` is the last.
 `/api/v1/models/user` is the same list behind a Bearer key, and gives the format's 401.
