@@ -495,7 +495,7 @@ def test_an_internal_error_is_one_line_and_the_traceback_needs_v(
 def test_a_database_error_anywhere_exits_2_naming_the_database_without_its_password(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], process_logging: None
 ) -> None:
-    import monitor.cli.commands
+    import monitor.cli.app
 
     class Broken:
         def reader(self) -> Any:
@@ -505,7 +505,7 @@ def test_a_database_error_anywhere_exits_2_naming_the_database_without_its_passw
         self.checked_database(config)
         return Broken()
 
-    monkeypatch.setattr(monitor.cli.commands.App, "read_db", read_db)
+    monkeypatch.setattr(monitor.cli.app.App, "read_db", read_db)
     url = "postgresql+psycopg://mm:hunter2@db.example/monitor"
     code, err = _in_process(capsys, "--config", "/nonexistent.toml", "--database", url, "status")
     assert code == 78  # a broken config still wins: it is named, not hidden
