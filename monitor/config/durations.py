@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import TYPE_CHECKING
+
+from monitor.core.clock import utcnow
 
 if TYPE_CHECKING:
     from apscheduler.triggers.cron import CronTrigger
@@ -137,7 +139,7 @@ def validate_cron(expr: object) -> str:
     for text, spec in zip(fields, _CRON_FIELDS, strict=True):
         _validate_cron_field(text, *spec)
     normalized = " ".join(fields)
-    if cron_trigger(normalized).get_next_fire_time(None, datetime.now(UTC)) is None:
+    if cron_trigger(normalized).get_next_fire_time(None, utcnow()) is None:
         raise ValueError(
             f'"{expr}" never fires: no date matches all its fields (a day the month never '
             "has, such as February 30; a day of month and a day of week must both match); "

@@ -39,8 +39,10 @@ from monitor.config.model import (
 )
 from monitor.config.options import CHANNEL_KEYS, MONITOR_KEYS, SOURCE_KEYS, TOKEN_KEYS
 from monitor.config.timing import Digest, QuietHours
+from monitor.core.records import EventType
 
-EVENT_TYPES: tuple[str, ...] = ("models.changed", "token.failing", "token.recovered")
+# What a channel may subscribe to: every event but the sample `notify-test` sends.
+EVENT_TYPES: tuple[str, ...] = tuple(t.value for t in EventType if t is not EventType.TEST)
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 ENV_NAME_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 

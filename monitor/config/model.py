@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from monitor.config.timing import DeliveryWindow
+
 # Standard Webhooks' example retry schedule, minus the immediate first try.
 DEFAULT_RETRY_SCHEDULE: tuple[float, ...] = (
     5,
@@ -140,6 +142,12 @@ class ChannelConfig:
     digest: str | None = None  # "hourly" or "daily@09:00": batch events into one message
     quiet_hours: str | None = None  # "22:00-07:00": hold deliveries (never detection)
     timezone: str = "UTC"  # for digest and quiet_hours
+    # The three above, parsed once here rather than for every event enqueued.
+    window: DeliveryWindow = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        window = DeliveryWindow.parse(self.digest, self.quiet_hours, self.timezone)
+        object.__setattr__(self, "window", window)  # frozen: set once, at construction
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from monitor.config.model import ChannelConfig
 from monitor.core.records import DeliveryState
 
 _DIGEST = re.compile(r"^(hourly|daily@(\d{1,2}):(\d{2}))$")
@@ -92,11 +91,12 @@ class DeliveryWindow:
     zone: ZoneInfo
 
     @classmethod
-    def of(cls, channel: ChannelConfig) -> DeliveryWindow:
+    def parse(cls, digest: str | None, quiet_hours: str | None, timezone: str) -> DeliveryWindow:
+        """A channel's `digest`, `quiet_hours` and `timezone` keys; raises ValueError."""
         return cls(
-            Digest.parse(channel.digest) if channel.digest else None,
-            QuietHours.parse(channel.quiet_hours) if channel.quiet_hours else None,
-            ZoneInfo(channel.timezone),
+            Digest.parse(digest) if digest else None,
+            QuietHours.parse(quiet_hours) if quiet_hours else None,
+            ZoneInfo(timezone),
         )
 
     def first(self, now: datetime) -> tuple[str, datetime]:

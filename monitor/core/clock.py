@@ -1,4 +1,7 @@
-"""The one place that reads the wall clock, so tests can pass their own."""
+"""The one place the monitor reads the wall clock, so tests can pass their own clock.
+
+(The simulator in `monitor/sim`, a stand-in gateway, keeps time of its own.)
+"""
 
 from __future__ import annotations
 

@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
+from monitor.core.clock import utcnow
+
 MAX_WAIT = 86400.0  # a day: anything longer is taken as a day
 
 
@@ -36,6 +38,6 @@ def retry_after(headers: Mapping[str, str], now: datetime | None = None) -> floa
             return None
         if when.tzinfo is None:  # "-0000" dates parse as naive; they mean UTC
             when = when.replace(tzinfo=UTC)
-        seconds = (when - (now or datetime.now(UTC))).total_seconds()
+        seconds = (when - (now or utcnow())).total_seconds()
         return min(max(0.0, seconds), MAX_WAIT)
     return min(seconds, MAX_WAIT) if math.isfinite(seconds) and seconds >= 0 else None

@@ -23,7 +23,7 @@ import ssl
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import default as default_policy
@@ -34,6 +34,7 @@ from typing import Any, ClassVar
 from jinja2 import TemplateError
 
 from monitor.config.model import ChannelConfig, Option, Secret
+from monitor.core.clock import utcnow
 from monitor.core.printable import printable_data
 from monitor.delivery.base import Channel, Message, SendResult
 from monitor.delivery.templates import Templates
@@ -144,7 +145,7 @@ class EmailChannel(Channel):
         mail["Subject"] = subject(payload, self._prefix)
         mail["From"] = self._from
         mail["To"] = ", ".join(self._to)
-        mail["Date"] = format_datetime(now or datetime.now(UTC))
+        mail["Date"] = format_datetime(now or utcnow())
         mail["Message-ID"] = message_id(message.delivery_id)
         thread = thread_id(payload)
         if thread:

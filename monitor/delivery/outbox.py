@@ -24,7 +24,6 @@ from sqlalchemy import ColumnElement, delete, func, insert, or_, select, true, u
 from sqlalchemy.orm import Session
 
 from monitor.config import Config
-from monitor.config.timing import DeliveryWindow
 from monitor.core.clock import rfc3339, utcnow
 from monitor.core.ids import new_id
 from monitor.core.records import DeliveryState, Event
@@ -73,7 +72,7 @@ def enqueue(session: Session, config: Config, event: Event, now: datetime) -> in
         narrowed = filter_for_channel(event, tokens, channel.models, channel.exclude_models)
         if narrowed is None:
             continue
-        state, due = DeliveryWindow.of(channel).first(now)
+        state, due = channel.window.first(now)
         rows.append(
             {
                 "id": new_id("msg"),
@@ -131,7 +130,7 @@ class Dispatcher:
         self.metrics = metrics  # counts each delivery attempt (None: off)
         self._clock = clock
         self._rng = rng or random.Random()
-        self._windows = {c.name: DeliveryWindow.of(c) for c in config.channels}
+        self._windows = {c.name: c.window for c in config.channels}
         self._last_sent: dict[str, float] = {}
 
     def run_once(self, limit: int = 500, channels: Collection[str] | None = None) -> DispatchReport:

@@ -7,11 +7,11 @@ deduplicate; `webhook-timestamp` is the time of this attempt.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from monitor.config.model import ChannelConfig, Option, Secret
+from monitor.core.clock import utcnow
 from monitor.delivery.base import Channel, Message, SendResult
 from monitor.delivery.post import USER_AGENT, Reply, classify, delivery_session, post
 from monitor.delivery.signing import SigningSecretError, secret_key, sign
@@ -56,7 +56,7 @@ class WebhookChannel(Channel):
 
     def send(self, message: Message) -> SendResult:
         body = self.render(message.payload)
-        timestamp = int(time.time())
+        timestamp = int(utcnow().timestamp())
         headers = {
             "content-type": "application/json",
             "user-agent": USER_AGENT,

@@ -178,7 +178,7 @@ class Daemon:
                 due = None
             wait = 5.0
             if due is not None:
-                wait = min(wait, max(0.05, (due - datetime.now(UTC)).total_seconds()))
+                wait = min(wait, max(0.05, (due - utcnow()).total_seconds()))
             wake.wait(wait)
             wake.clear()
 

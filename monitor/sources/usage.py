@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from monitor.config import MonitorSettings, SourceConfig, TokenConfig
+from monitor.core.clock import utcnow
 from monitor.sources.fetch import HEADERS
 from monitor.transport.connections import POOLS, read_capped
 from monitor.transport.deadline import within
@@ -59,7 +60,7 @@ def explain_auth_failure(
         if status != 200:
             return None
         data = json.loads(body).get("data")
-        return describe_usage(data, now or datetime.now(UTC)) if isinstance(data, dict) else None
+        return describe_usage(data, now or utcnow()) if isinstance(data, dict) else None
     except Exception as exc:  # the explanation is optional; its failure is not the token's
         log.debug("usage lookup for token %s failed: %s", token.name, type(exc).__name__)
         return None

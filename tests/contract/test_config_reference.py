@@ -115,7 +115,9 @@ def test_every_setting_of_the_loaded_config_has_a_documented_key(
     table: str, settings: type, extra: set[str]
 ) -> None:
     documented = {ATTRIBUTE.get((table, k.name), k.name) for k in TABLES[table]}
-    assert {f.name for f in dataclasses.fields(settings)} - extra == documented
+    # Fields set by the constructor only (a channel's parsed `window`) are no settings.
+    fields = {f.name for f in dataclasses.fields(settings) if f.init}
+    assert fields - extra == documented
 
 
 KEYS = [pytest.param(t, k, id=f"{t}.{k.name}") for t, keys in TABLES.items() for k in keys]

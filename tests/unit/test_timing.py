@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from monitor.config.model import ChannelConfig
 from monitor.config.timing import Digest, QuietHours
 
 NOON = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
@@ -27,3 +28,11 @@ def test_timing_rules() -> None:
             Digest.parse(bad)
     with pytest.raises(ValueError, match="window"):
         QuietHours.parse("22-7")
+
+
+def test_a_channels_window_is_parsed_once_when_the_config_is_built() -> None:
+    channel = ChannelConfig("c", "stdout", digest="daily@09:00", timezone="Europe/Berlin")
+    assert channel.window.digest is not None and str(channel.window.zone) == "Europe/Berlin"
+    assert ChannelConfig("d", "stdout").window.digest is None
+    with pytest.raises(ValueError, match="impossible time"):
+        ChannelConfig("e", "stdout", quiet_hours="25:00-07:00")
