@@ -6,16 +6,36 @@ where the two meet (`monitor.config.catalogue`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-from monitor.config.catalogue import Catalogue
+from monitor.config.catalogue import Catalogue, ChannelKind
 from monitor.config.load import load_config
 from monitor.config.model import Config
-from monitor.delivery.registry import CHANNELS
 from monitor.sources.registry import FLAVORS
 
-CATALOGUE = Catalogue(flavors=FLAVORS, channels=CHANNELS)
+
+class _Channels(Mapping[str, ChannelKind]):
+    """The channel registry, imported when a config first names a channel: the channel
+    modules load Jinja2, requests and smtplib, which a config without [[channels]]
+    (and `config check` of one) does without."""
+
+    def _registry(self) -> Mapping[str, ChannelKind]:
+        from monitor.delivery.registry import CHANNELS
+
+        return CHANNELS
+
+    def __getitem__(self, kind: str) -> ChannelKind:
+        return self._registry()[kind]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._registry())
+
+    def __len__(self) -> int:
+        return len(self._registry())
+
+
+CATALOGUE = Catalogue(flavors=FLAVORS, channels=_Channels())
 
 
 def load(path: Path | str, environ: Mapping[str, str] | None = None) -> Config:
