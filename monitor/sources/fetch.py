@@ -187,6 +187,9 @@ class _Walk:
         self.max_connections = max_connections
         self.secrets = secret_forms(token.secret.reveal())
         self.secret_bytes = tuple(f.encode("utf-8", "replace") for f in self.secrets if len(f) >= 4)
+        # The value without `sk-` is inside every spelling: a body without it needs one scan.
+        probe = min(self.secret_bytes, key=len, default=b"")
+        self.echo_probe = probe if all(probe in f for f in self.secret_bytes) else b""
         self.started = time.monotonic()
         self.deadline: Deadline | None = None
 
@@ -311,6 +314,8 @@ class _Walk:
     def _without_secrets(self, body: bytes) -> bytes:
         """The body with any echo of the token (as an id, say) replaced by `***`, before
         anything is parsed, stored or sent."""
+        if self.echo_probe and self.echo_probe not in body:
+            return body
         for form in self.secret_bytes:
             if form in body:
                 body = body.replace(form, b"***")
