@@ -21,13 +21,11 @@ import urllib3.exceptions
 from requests.adapters import HTTPAdapter
 from urllib3.poolmanager import PoolManager
 
-from monitor import DISTRIBUTION, __version__
 from monitor.core.retry_after import retry_after
 from monitor.delivery.base import SendResult
-from monitor.transport.connections import POOL_CLASSES, read_capped
+from monitor.transport.connections import POOL_CLASSES, USER_AGENT, read_capped
 from monitor.transport.deadline import within
 
-USER_AGENT = f"{DISTRIBUTION}/{__version__}"
 RETRYABLE = frozenset({408, 425, 429})
 
 

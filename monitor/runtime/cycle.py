@@ -43,7 +43,7 @@ from monitor.events.guard import Pending, TokenView, observe
 from monitor.events.health import Health, next_health
 from monitor.events.thresholds import FieldPolicy
 from monitor.sources.fetch import fetch_models, secret_forms
-from monitor.sources.usage import explain_auth_failure
+from monitor.sources.registry import FLAVORS
 from monitor.store.cycles import (
     LastCheck,
     add_checks,
@@ -195,13 +195,12 @@ class Checker:
             isinstance(result, FetchError)
             and result.kind is ErrorKind.AUTH
             and not before.failing
-            and (
-                source.flavor == "new-api"
-                or (source.flavor == "auto" and before.flavor == "new-api")
-            )
             and source.explain_auth
         ):
-            detail = explain_auth_failure(source, token, self.config.monitor)
+            # With flavor = "auto", the flavor the last successful check was read as.
+            name = before.flavor if source.flavor == "auto" else source.flavor
+            flavor = FLAVORS.get(name or "")
+            detail = flavor.explain_auth(source, token, self.config.monitor) if flavor else None
             if detail:
                 return replace(result, detail=detail)
         return result

@@ -211,6 +211,10 @@ class AutoFlavor(Flavor):
         self.reason: str | None = None
 
     @property
+    def chosen(self) -> str:
+        return self.detected or self.name
+
+    @property
     def delegate(self) -> Flavor | None:
         return self._delegate
 

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from monitor.config.model import Secret
+from monitor.config.model import MonitorSettings, Secret, SourceConfig, TokenConfig
 from monitor.core.records import ErrorKind, ModelRecord
 
 
@@ -85,6 +85,19 @@ class Flavor(ABC):
         """A new instance for one check. `registry` holds every registered flavor, for a
         flavor that delegates to another (auto)."""
         return cls()
+
+    @property
+    def chosen(self) -> str:
+        """The flavor the check was read as, reported with it (auto names its choice)."""
+        return self.name
+
+    @classmethod
+    def explain_auth(
+        cls, source: SourceConfig, token: TokenConfig, settings: MonitorSettings
+    ) -> str | None:
+        """Why the gateway refused `token` (a 401), when it can say: expired, no quota.
+        Called once per failing spell, after the refusal; None when there is no way to ask."""
+        return None
 
     @abstractmethod
     def first_request(self, base_url: str, secret: Secret) -> Request:

@@ -37,7 +37,6 @@ import orjson
 import requests
 import urllib3.exceptions
 
-from monitor import DISTRIBUTION, __version__
 from monitor.config.model import MonitorSettings, Secret, SourceConfig, TokenConfig
 from monitor.core.records import (
     ErrorKind,
@@ -52,7 +51,7 @@ from monitor.sources import reordered
 from monitor.sources.base import Flavor, InvalidResponse, Page, Request
 from monitor.sources.pages import PAGES, page_key
 from monitor.sources.registry import FLAVORS
-from monitor.transport.connections import POOLS
+from monitor.transport.connections import GET_HEADERS, POOLS
 from monitor.transport.deadline import Deadline, within
 
 logger = logging.getLogger("monitor.sources")
@@ -156,15 +155,6 @@ class _Reply:
     complete: bool  # False when an error body was cut at _ERROR_BODY_LIMIT
 
 
-# Sent with every models request, before the flavor's own headers.
-USER_AGENT = f"{DISTRIBUTION}/{__version__}"
-HEADERS = {
-    "User-Agent": USER_AGENT,
-    "Accept": "application/json",
-    "Accept-Encoding": "gzip, deflate",
-}
-
-
 class _Walk:
     """One check: every page of one token's list, within one deadline."""
 
@@ -229,7 +219,7 @@ class _Walk:
             status=status,
             bytes_read=size,
             duration=duration,
-            flavor=getattr(self.flavor, "detected", None) or self.flavor.name,
+            flavor=self.flavor.chosen,
         )
 
     def _pages(self) -> tuple[Mapping[str, ModelRecord], int, int]:
@@ -280,7 +270,7 @@ class _Walk:
         try:
             response = POOLS.get(
                 url,
-                {**HEADERS, **request.wire_headers()},
+                {**GET_HEADERS, **request.wire_headers()},
                 timeout=remaining,
                 verify=self.verify,
                 maxsize=self.max_connections,

@@ -16,9 +16,10 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from monitor.config.model import Secret
+from monitor.config.model import MonitorSettings, Secret, SourceConfig, TokenConfig
 from monitor.core.records import ModelRecord
 from monitor.sources.base import Flavor, InvalidResponse, Page, Request, json_type
+from monitor.sources.usage import explain_auth_failure
 
 _ABSENT = object()
 
@@ -104,6 +105,14 @@ class NewApiFlavor(OneApiFlavor):
     """
 
     name: ClassVar[str] = "new-api"
+
+    @classmethod
+    def explain_auth(
+        cls, source: SourceConfig, token: TokenConfig, settings: MonitorSettings
+    ) -> str | None:
+        # new-api says "Invalid token" to every refusal; its usage route still tells
+        # an expired token from an exhausted one (monitor/sources/usage.py).
+        return explain_auth_failure(source, token, settings)
 
     def parse(self, body: object, request: Request) -> Page:
         # The fast path: a model that looks exactly as it did before is one lookup in

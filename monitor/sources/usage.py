@@ -15,8 +15,7 @@ from typing import Any
 
 from monitor.config import MonitorSettings, SourceConfig, TokenConfig
 from monitor.core.clock import utcnow
-from monitor.sources.fetch import HEADERS
-from monitor.transport.connections import POOLS, read_capped
+from monitor.transport.connections import GET_HEADERS, POOLS, read_capped
 from monitor.transport.deadline import within
 
 log = logging.getLogger("monitor.sources")
@@ -47,7 +46,7 @@ def explain_auth_failure(
         with within(timeout) as deadline:
             url = site_root(source.base_url) + USAGE_PATH
             verify = source.ca_bundle or source.verify_tls
-            headers = {**HEADERS, "Authorization": f"Bearer {token.secret.reveal()}"}
+            headers = {**GET_HEADERS, "Authorization": f"Bearer {token.secret.reveal()}"}
             response = POOLS.get(url, headers, timeout=deadline.remaining(), verify=verify)
             try:
                 status = response.status

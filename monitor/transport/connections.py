@@ -26,7 +26,17 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.poolmanager import PoolManager, ProxyManager
 from urllib3.util import make_headers
 
+from monitor import DISTRIBUTION, __version__
 from monitor.transport.deadline import current
+
+# Who we are, on every request of ours (polls, lookups, deliveries).
+USER_AGENT = f"{DISTRIBUTION}/{__version__}"
+# Sent with every GET of ours (models lists, usage lookups), before a flavor's own headers.
+GET_HEADERS = {
+    "User-Agent": USER_AGENT,
+    "Accept": "application/json",
+    "Accept-Encoding": "gzip, deflate",
+}
 
 
 def _watch(sock: socket.socket | None) -> None:

@@ -27,6 +27,7 @@ from hypothesis import strategies as st
 from monitor import __version__
 from monitor.config.model import MonitorSettings, Secret, SourceConfig, TokenConfig
 from monitor.core.records import FetchOk, ModelRecord
+from monitor.sim import GatewaySimulator
 from monitor.sources.anthropic import AnthropicFlavor
 from monitor.sources.auto import AutoFlavor
 from monitor.sources.base import Flavor, InvalidResponse, Page
@@ -317,3 +318,24 @@ def test_first_request_on_the_wire(
     assert {h: headers.get(h) for h in CREDENTIALS if h in headers} == case.headers
     assert headers["user-agent"] == f"llm-model-monitor/{__version__}"
     assert headers["accept"] == "application/json"
+
+
+# The flavors whose gateway can say why it refused a token (explain_auth asks it).
+EXPLAINS_REFUSALS = {"new-api"}
+
+
+@pytest.mark.parametrize("name", sorted(FLAVORS))
+def test_only_a_gateway_that_can_say_why_is_asked_why_a_token_was_refused(name: str) -> None:
+    # A new-api gateway that would answer the usage route for this expired token.
+    with GatewaySimulator(flavor="new-api", seed=2) as gateway:
+        gateway.add_token("sk-refused-0000")
+        gateway.expire_token("sk-refused-0000")
+        source = SourceConfig("gw", gateway.base_url, name)
+        token = TokenConfig("t", "gw", Secret("sk-refused-0000"))
+        said = FLAVORS[name].explain_auth(source, token, MonitorSettings(timeout=5.0))
+        asked = [r.path for r in gateway.requests if "usage" in r.path]
+    if name in EXPLAINS_REFUSALS:
+        assert said is not None and said.startswith("the token expired at ")
+        assert asked == ["/api/usage/token/"]
+    else:
+        assert said is None and asked == []
