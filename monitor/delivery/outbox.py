@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement, delete, func, insert, or_, select, true, update
 from sqlalchemy.orm import Session
 
 from monitor.config import Config
@@ -29,9 +28,8 @@ from monitor.core.ids import new_id
 from monitor.core.records import DeliveryState, Event
 from monitor.delivery.base import Channel, Message, SendResult
 from monitor.events.grouping import filter_for_channel
+from monitor.store import outbox as store
 from monitor.store.database import Database
-from monitor.store.dml import affected_rows
-from monitor.store.schema import ChannelState, Delivery, DeliveryAttempt, EventRow
 
 log = logging.getLogger("monitor.delivery")
 
@@ -54,15 +52,9 @@ def enqueue(session: Session, config: Config, event: Event, now: datetime) -> in
     Runs inside the caller's transaction (the one that stored the check), which is
     the whole point of an outbox. Returns the number of deliveries created.
     """
-    session.execute(
-        insert(EventRow).values(
-            id=event.id,
-            type=str(event.type),
-            source=event.source.name,
-            occurred_at=now,
-            summary=event.summary,
-            payload=_dumps(event.to_payload()),
-        )
+    payload = _dumps(event.to_payload())
+    store.add_event(
+        session, event.id, str(event.type), event.source.name, now, event.summary, payload
     )
     rows = []
     for channel in config.channels:
@@ -85,8 +77,7 @@ def enqueue(session: Session, config: Config, event: Event, now: datetime) -> in
                 "payload": None if narrowed == event else _dumps(narrowed.to_payload()),
             }
         )
-    if rows:
-        session.execute(insert(Delivery), rows)
+    store.add_deliveries(session, rows)
     return len(rows)
 
 
@@ -157,13 +148,8 @@ class Dispatcher:
 
     def next_due(self, channel: str | None = None) -> datetime | None:
         """When the earliest waiting delivery becomes due (None: nothing waiting)."""
-        query = select(func.min(Delivery.next_attempt_at)).where(
-            Delivery.state.in_((DeliveryState.PENDING, DeliveryState.HELD))
-        )
-        if channel is not None:
-            query = query.where(Delivery.channel == channel)
         with self.db.reader() as session:
-            return session.scalar(query)
+            return store.next_due(session, channel)
 
     def _seal_digests(self, channels: Collection[str] | None) -> None:
         """Turn each digest channel's due held deliveries into one digest delivery.
@@ -173,83 +159,37 @@ class Dispatcher:
         """
         now = self._clock()
         with self.db.session() as session:
-            due = session.execute(
-                select(Delivery.id, Delivery.channel, Delivery.payload, EventRow.payload)
-                .join(EventRow, EventRow.id == Delivery.event_id)
-                .where(Delivery.state == DeliveryState.HELD, Delivery.next_attempt_at <= now)
-                .where(_among(channels))
-                .order_by(Delivery.channel, EventRow.occurred_at, EventRow.id)
-            ).all()
             batches: dict[str, list[tuple[str, dict[str, Any]]]] = defaultdict(list)
-            for delivery_id, channel, own, shared in due:
-                batches[channel].append((delivery_id, json.loads(own or shared)))
+            for delivery_id, channel, payload in store.held_and_due(session, now, channels):
+                batches[channel].append((delivery_id, json.loads(payload)))
             for channel, items in batches.items():
                 digest = digest_payload([payload for _, payload in items], now)
-                session.execute(
-                    insert(EventRow).values(
-                        id=digest["id"],
-                        type="digest",
-                        source="",
-                        occurred_at=now,
-                        summary=digest["summary"],
-                        payload=_dumps(digest),
-                    )
+                store.add_event(
+                    session, digest["id"], "digest", "", now, digest["summary"], _dumps(digest)
                 )
-                session.execute(
-                    insert(Delivery).values(
-                        id=new_id("msg"),
-                        event_id=digest["id"],
-                        channel=channel,
-                        state=DeliveryState.PENDING,
-                        attempts=0,
-                        next_attempt_at=now,
-                        created_at=now,
-                    )
-                )
-                session.execute(
-                    update(Delivery)
-                    .where(Delivery.id.in_([delivery_id for delivery_id, _ in items]))
-                    .values(state=DeliveryState.BATCHED, digest_id=digest["id"])
-                )
+                row = {
+                    "id": new_id("msg"),
+                    "event_id": digest["id"],
+                    "channel": channel,
+                    "state": DeliveryState.PENDING,
+                    "attempts": 0,
+                    "next_attempt_at": now,
+                    "created_at": now,
+                }
+                store.add_deliveries(session, [row])
+                store.mark_batched(session, [delivery_id for delivery_id, _ in items], digest["id"])
                 log.info("digest %s for %s: %d event(s)", digest["id"], channel, len(items))
 
     def _claim(self, limit: int, channels: Collection[str] | None = None) -> list[_Claimed]:
         now = self._clock()
-        claimable = or_(Delivery.lease_until.is_(None), Delivery.lease_until < now)
-        query = (
-            select(
-                Delivery.id,
-                Delivery.event_id,
-                Delivery.channel,
-                Delivery.attempts,
-                Delivery.payload,
-                EventRow.payload,
-            )
-            .join(EventRow, EventRow.id == Delivery.event_id)
-            .where(
-                Delivery.state == DeliveryState.PENDING, Delivery.next_attempt_at <= now, claimable
-            )
-            .where(_among(channels))
-            .order_by(Delivery.created_at, Delivery.id)
-            .limit(limit)
-        )
-        if not self.db.is_sqlite:
-            query = query.with_for_update(of=Delivery, skip_locked=True)
-        claimed = []
+        lease_until = now + timedelta(seconds=self.config.monitor.delivery_lease)
         with self.db.session() as session:
-            for row in session.execute(query).all():
-                # A conditional update is the claim: it works the same on every backend.
-                claim = (
-                    update(Delivery)
-                    .where(
-                        Delivery.id == row[0], Delivery.state == DeliveryState.PENDING, claimable
-                    )
-                    .values(lease_until=now + timedelta(seconds=self.config.monitor.delivery_lease))
-                )
-                if affected_rows(session, claim) == 1:
-                    payload = json.loads(row[4] or row[5])
-                    claimed.append(_Claimed(row[0], row[1], row[2], row[3], payload))
-        return claimed
+            due = store.claim_due(
+                session, now, lease_until, limit, channels, skip_locked=not self.db.is_sqlite
+            )
+        return [
+            _Claimed(d.id, d.event_id, d.channel, d.attempts, json.loads(d.payload)) for d in due
+        ]
 
     def _send_all(self, item: tuple[str, list[_Claimed]]) -> DispatchReport:
         """One channel's deliveries, in order, no faster than the channel allows."""
@@ -292,7 +232,7 @@ class Dispatcher:
 
     def _disabled_reason(self, name: str) -> str | None:
         with self.db.reader() as session:
-            return session.scalar(select(ChannelState.reason).where(ChannelState.channel == name))
+            return store.disabled_reason(session, name)
 
     def _disable(self, name: str, reason: str) -> None:
         log.error(
@@ -302,10 +242,7 @@ class Dispatcher:
             reason,
         )
         with self.db.session() as session:
-            session.execute(delete(ChannelState).where(ChannelState.channel == name))
-            session.execute(
-                insert(ChannelState).values(channel=name, disabled_at=self._clock(), reason=reason)
-            )
+            store.disable_channel(session, name, self._clock(), reason)
 
     def _record(self, delivery: _Claimed, result: SendResult, duration: float) -> DispatchReport:
         now = self._clock()
@@ -369,30 +306,21 @@ class Dispatcher:
                 },
             )
         with self.db.session() as session:
-            session.execute(
-                update(Delivery)
-                .where(Delivery.id == delivery.id, Delivery.state == DeliveryState.PENDING)
-                .values(**values)
-            )
-            session.execute(
-                insert(DeliveryAttempt).values(
-                    delivery_id=delivery.id,
-                    attempt=attempts,
-                    at=now,
-                    duration_ms=round(duration * 1000),
-                    ok=result.ok,
-                    status=result.status,
-                    error=result.error or None,
-                )
+            store.record_attempt(
+                session,
+                delivery.id,
+                attempts,
+                now,
+                round(duration * 1000),
+                ok=result.ok,
+                status=result.status,
+                error=result.error or None,
+                changes=values,
             )
         if self.metrics is not None:
             outcome = "sent" if report.sent else "dead" if report.dead else "retried"
             self.metrics.record_delivery(delivery.channel, outcome)
         return report
-
-
-def _among(channels: Collection[str] | None) -> ColumnElement[bool]:
-    return true() if channels is None else Delivery.channel.in_(list(channels))
 
 
 def backoff(
@@ -410,24 +338,8 @@ def retry(db: Database, *, delivery_id: str | None = None, dead: bool = False) -
 
     Replaying to a disabled channel re-enables it: the operator says it is fixed.
     """
-    now = utcnow()
-    if delivery_id is not None:
-        which = Delivery.id == delivery_id
-    elif dead:
-        which = Delivery.state == DeliveryState.DEAD
-    else:
-        return 0
     with db.session() as session:
-        channels = set(session.scalars(select(Delivery.channel).where(which)))
-        session.execute(delete(ChannelState).where(ChannelState.channel.in_(channels)))
-        query = update(Delivery).where(which)
-        values = {
-            "state": DeliveryState.PENDING,
-            "next_attempt_at": now,
-            "lease_until": None,
-            "attempts": 0,
-        }
-        return affected_rows(session, query.values(**values))
+        return store.requeue(session, utcnow(), delivery_id=delivery_id, dead=dead)
 
 
 def digest_payload(payloads: list[dict[str, Any]], now: datetime) -> dict[str, Any]:
