@@ -20,7 +20,6 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.job import Job
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
-from sqlalchemy import text
 
 from monitor.config import Config, ConfigError, MonitorSettings
 from monitor.config.durations import cron_trigger, format_duration
@@ -30,7 +29,7 @@ from monitor.runtime.cycle import Checker
 from monitor.runtime.listener import BasicAuth, CycleWatch, Listener
 from monitor.runtime.metrics import Metrics
 from monitor.runtime.systemd import Notifier
-from monitor.store.queries import prune, prune_poll_slots
+from monitor.store.queries import answers, prune, prune_poll_slots
 from monitor.transport.deadline import abort_all
 
 log = logging.getLogger("monitor.daemon")
@@ -274,7 +273,7 @@ class Daemon:
             return False
         try:
             with self.checker.db.reader() as session:
-                session.execute(text("SELECT 1"))
+                answers(session)
         except Exception:
             log.warning("database does not answer; withholding the watchdog ping", exc_info=True)
             return False

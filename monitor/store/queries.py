@@ -20,6 +20,7 @@ from monitor.store.schema import (
     Delivery,
     DeliveryAttempt,
     EventRow,
+    Installation,
     PollSlot,
     Snapshot,
     TokenState,
@@ -40,6 +41,18 @@ class TokenStatus:
     failing_since: datetime | None
     last_error: dict[str, Any] | None
     flavor: str | None
+
+
+def answers(session: Session) -> None:
+    """Raises unless the database answers a trivial query (the daemon's health check)."""
+    session.execute(select(1))
+
+
+def installation_id(session: Session) -> str | None:
+    """The database's UUID (migration 0006 creates it): the oldest installation row's."""
+    return session.scalar(
+        select(Installation.id).order_by(Installation.created_at, Installation.id)
+    )
 
 
 def token_statuses(session: Session) -> list[TokenStatus]:

@@ -14,12 +14,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import parse_qs
 
-from sqlalchemy import select
-
 from monitor.config import Config
 from monitor.core.clock import utcnow
 from monitor.store.database import Database
-from monitor.store.schema import Installation
+from monitor.store.queries import installation_id
 from monitor.store.snapshots import SnapshotStore
 from monitor.web import matrix, status, timeline
 from monitor.web.feed import CONTENT_TYPE as ATOM_TYPE
@@ -156,9 +154,7 @@ class StatusPages:
         """The database's UUID (the feed's id), read once: it never changes."""
         if self._installation_id is None:
             with self.db.reader() as session:
-                self._installation_id = session.scalar(
-                    select(Installation.id).order_by(Installation.created_at, Installation.id)
-                )
+                self._installation_id = installation_id(session)
         return self._installation_id
 
 
