@@ -26,7 +26,7 @@ import re
 import socket
 import time
 import unicodedata
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
 from types import MappingProxyType
@@ -383,58 +383,22 @@ class _Walk:
     # -- classification
 
     def _transport_failure(self, exc: BaseException, request: Request) -> _Failure:
-        host = urlsplit(request.url).hostname or request.url
+        """The first rule of `_TRANSPORT_RULES` that matches anything `exc` wraps."""
         causes = list(_causes(exc))
-
-        def has(*types: type[BaseException]) -> bool:
-            return any(isinstance(c, types) for c in causes)
-
-        if has(requests.exceptions.SSLError, urllib3.exceptions.SSLError):
-            reason = _innermost_text(causes, urllib3.exceptions.SSLError) or "handshake failed"
-            return _Failure(ErrorKind.NETWORK, f"TLS error talking to {host}: {reason}")
-        # Before the timeouts: urllib3's NewConnectionError (refused, DNS) is a subclass
-        # of its ConnectTimeoutError.
-        if has(urllib3.exceptions.NameResolutionError, socket.gaierror):
-            return _Failure(ErrorKind.NETWORK, f"DNS lookup failed for {host}")
-        if has(ConnectionRefusedError):
-            return _Failure(ErrorKind.NETWORK, f"connection refused by {_netloc(request.url)}")
-        if has(requests.exceptions.ConnectTimeout) or (
-            has(urllib3.exceptions.ConnectTimeoutError)
-            and not has(urllib3.exceptions.NewConnectionError)
-        ):
-            return _Failure(
-                ErrorKind.TIMEOUT, f"could not connect to {host} within {self.timeout:g} s"
-            )
-        if has(requests.exceptions.Timeout, urllib3.exceptions.TimeoutError, TimeoutError):
-            return _Failure(ErrorKind.TIMEOUT, f"no answer from {host} within {self.timeout:g} s")
-        if has(requests.exceptions.ProxyError, urllib3.exceptions.ProxyError):
-            return _Failure(ErrorKind.NETWORK, f"the proxy failed to reach {host}")
-        if has(http.client.RemoteDisconnected):
-            return _Failure(ErrorKind.NETWORK, f"{host} closed the connection without answering")
-        if has(ConnectionResetError):
-            return _Failure(ErrorKind.NETWORK, f"connection reset by {host}")
-        # requests 2.32 says InvalidHeader; older ones let http.client's ValueError through.
-        header_refused = any(isinstance(c, ValueError) and "header" in str(c) for c in causes)
-        if header_refused or has(requests.exceptions.InvalidHeader, UnicodeEncodeError):
-            # The exception text would quote the header, token included: say why instead.
-            return _Failure(
-                ErrorKind.CLIENT_ERROR,
-                "the token cannot be sent in an HTTP header (spaces, line breaks or non-ASCII?)",
-            )
-        if has(
-            requests.exceptions.InvalidURL,
-            requests.exceptions.MissingSchema,
-            requests.exceptions.InvalidSchema,
-            urllib3.exceptions.LocationValueError,
-            urllib3.exceptions.URLSchemeUnknown,
-        ):
-            return _Failure(ErrorKind.CLIENT_ERROR, f"invalid URL {request.url}: check base_url")
-        if has(urllib3.exceptions.ProtocolError, ConnectionError, OSError):
-            return _Failure(
-                ErrorKind.NETWORK, f"connection to {host} closed without a complete response"
-            )
-        if has(requests.exceptions.RequestException, urllib3.exceptions.HTTPError):
-            return _Failure(ErrorKind.NETWORK, f"request to {host} failed ({type(exc).__name__})")
+        for matches, kind, template in _TRANSPORT_RULES:
+            if matches(causes):
+                return _Failure(
+                    kind,
+                    template.format(
+                        host=urlsplit(request.url).hostname or request.url,
+                        netloc=_netloc(request.url),
+                        url=request.url,
+                        timeout=self.timeout,
+                        name=type(exc).__name__,
+                        tls=_innermost_text(causes, urllib3.exceptions.SSLError)
+                        or "handshake failed",
+                    ),
+                )
         raise exc  # not a transport failure: a bug, and it should be seen
 
     def _body_failure(self, exc: Exception, size: int, status: int) -> NoReturn:
@@ -643,6 +607,91 @@ def _display_url(request: Request) -> str:
 def _netloc(url: str) -> str:
     parts = urlsplit(url)
     return parts.netloc.rpartition("@")[2] or url
+
+
+Causes = list[BaseException]
+
+
+def _any(*types: type[BaseException]) -> Callable[[Causes], bool]:
+    return lambda causes: any(isinstance(c, types) for c in causes)
+
+
+def _connect_timeout(causes: Causes) -> bool:
+    # urllib3's NewConnectionError (refused, DNS) is a subclass of its ConnectTimeoutError.
+    return _any(requests.exceptions.ConnectTimeout)(causes) or (
+        _any(urllib3.exceptions.ConnectTimeoutError)(causes)
+        and not _any(urllib3.exceptions.NewConnectionError)(causes)
+    )
+
+
+def _header_refused(causes: Causes) -> bool:
+    # requests 2.32 says InvalidHeader; older ones let http.client's ValueError through.
+    return any(isinstance(c, ValueError) and "header" in str(c) for c in causes) or _any(
+        requests.exceptions.InvalidHeader, UnicodeEncodeError
+    )(causes)
+
+
+# How a failed exchange is told, first match wins (as httpx maps its exceptions): what
+# the exception wraps, the kind of failure, and the words, with {host}, {netloc}, {url},
+# {timeout}, {name} (the exception's type) and {tls} (the TLS library's reason). No
+# message quotes an exception's own text where it could hold a header, so no token.
+_TRANSPORT_RULES: tuple[tuple[Callable[[Causes], bool], ErrorKind, str], ...] = (
+    (
+        _any(requests.exceptions.SSLError, urllib3.exceptions.SSLError),
+        ErrorKind.NETWORK,
+        "TLS error talking to {host}: {tls}",
+    ),
+    # Before the timeouts, which NewConnectionError also is.
+    (
+        _any(urllib3.exceptions.NameResolutionError, socket.gaierror),
+        ErrorKind.NETWORK,
+        "DNS lookup failed for {host}",
+    ),
+    (_any(ConnectionRefusedError), ErrorKind.NETWORK, "connection refused by {netloc}"),
+    (_connect_timeout, ErrorKind.TIMEOUT, "could not connect to {host} within {timeout:g} s"),
+    (
+        _any(requests.exceptions.Timeout, urllib3.exceptions.TimeoutError, TimeoutError),
+        ErrorKind.TIMEOUT,
+        "no answer from {host} within {timeout:g} s",
+    ),
+    (
+        _any(requests.exceptions.ProxyError, urllib3.exceptions.ProxyError),
+        ErrorKind.NETWORK,
+        "the proxy failed to reach {host}",
+    ),
+    (
+        _any(http.client.RemoteDisconnected),
+        ErrorKind.NETWORK,
+        "{host} closed the connection without answering",
+    ),
+    (_any(ConnectionResetError), ErrorKind.NETWORK, "connection reset by {host}"),
+    (
+        _header_refused,
+        ErrorKind.CLIENT_ERROR,
+        "the token cannot be sent in an HTTP header (spaces, line breaks or non-ASCII?)",
+    ),
+    (
+        _any(
+            requests.exceptions.InvalidURL,
+            requests.exceptions.MissingSchema,
+            requests.exceptions.InvalidSchema,
+            urllib3.exceptions.LocationValueError,
+            urllib3.exceptions.URLSchemeUnknown,
+        ),
+        ErrorKind.CLIENT_ERROR,
+        "invalid URL {url}: check base_url",
+    ),
+    (
+        _any(urllib3.exceptions.ProtocolError, ConnectionError, OSError),
+        ErrorKind.NETWORK,
+        "connection to {host} closed without a complete response",
+    ),
+    (
+        _any(requests.exceptions.RequestException, urllib3.exceptions.HTTPError),
+        ErrorKind.NETWORK,
+        "request to {host} failed ({name})",
+    ),
+)
 
 
 def _causes(exc: BaseException) -> Iterator[BaseException]:
