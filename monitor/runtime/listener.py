@@ -59,7 +59,7 @@ log = logging.getLogger("monitor.listener")
 
 
 @dataclass(frozen=True, slots=True)
-class Health:
+class HealthAnswer:
     """What `/healthz` answers: `ok` picks 200 or 503, `body` is sent as JSON."""
 
     ok: bool
@@ -139,7 +139,7 @@ class CycleWatch:
             return f"expected on the cron schedule {settings.cron}"
         return f"expected every {settings.interval:g}s"
 
-    def report(self, scheduler_running: bool = True) -> Health:
+    def report(self, scheduler_running: bool = True) -> HealthAnswer:
         """The `/healthz` answer now."""
         now = self._clock()
         reasons = [] if scheduler_running else ["the scheduler is not running"]
@@ -167,7 +167,7 @@ class CycleWatch:
         if reasons:
             body["reasons"] = reasons
         body["sources"] = sources
-        return Health(not reasons, body)
+        return HealthAnswer(not reasons, body)
 
 
 _TICK = timedelta(microseconds=1)
@@ -238,7 +238,7 @@ class Listener:
         self,
         address: str,
         *,
-        health: Callable[[], Health],
+        health: Callable[[], HealthAnswer],
         metrics: Metrics | None = None,
         pages: StatusPages | None = None,
         auth: BasicAuth | None = None,
@@ -362,7 +362,9 @@ class _Handler(BaseHTTPRequestHandler):
                 health = listener.health()
             except Exception:
                 log.exception("listener: the health check itself failed")
-                health = Health(False, {"status": "unhealthy", "reasons": ["health check failed"]})
+                health = HealthAnswer(
+                    False, {"status": "unhealthy", "reasons": ["health check failed"]}
+                )
             body = json.dumps(health.body, separators=(",", ":")).encode() + b"\n"
             self._send(200 if health.ok else 503, body, "application/json", head=head)
         elif path == "/metrics" and listener.metrics is not None:

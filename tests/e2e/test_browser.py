@@ -20,7 +20,7 @@ import pytest
 import requests
 
 from monitor.runtime.cycle import Checker
-from monitor.runtime.listener import Health, Listener
+from monitor.runtime.listener import HealthAnswer, Listener
 from monitor.sim import GatewaySimulator, make_model
 from monitor.sim.config import sim_config
 from monitor.store.database import open_database
@@ -105,7 +105,7 @@ def big(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Big]:
             gateway.set_models(value, listing)
         checker.check()
     pages = StatusPages(db, config)
-    with Listener("127.0.0.1:0", health=lambda: Health(True, {}), pages=pages) as listener:
+    with Listener("127.0.0.1:0", health=lambda: HealthAnswer(True, {}), pages=pages) as listener:
         yield Big(listener, pages, [m["id"] for m in models] + list(ADDED))
     db.close()
 

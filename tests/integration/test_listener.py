@@ -25,7 +25,7 @@ from monitor.delivery.outbox import Dispatcher
 from monitor.delivery.registry import build_channels
 from monitor.runtime.cycle import Checker
 from monitor.runtime.daemon import Daemon
-from monitor.runtime.listener import CycleWatch, Health, Listener
+from monitor.runtime.listener import CycleWatch, HealthAnswer, Listener
 from monitor.runtime.metrics import Metrics
 from monitor.sim import GatewaySimulator, WebhookReceiver, make_model
 from monitor.sim.config import sim_config, webhook_channel
@@ -87,7 +87,9 @@ def served(gateway: GatewaySimulator, receiver: WebhookReceiver, db_url: str) ->
     metrics = Metrics(db)
     checker = Checker(config, db, metrics=metrics)
     dispatcher = Dispatcher(config, db, build_channels(config), metrics=metrics)
-    with Listener("127.0.0.1:0", health=lambda: Health(True, {}), metrics=metrics) as listener:
+    with Listener(
+        "127.0.0.1:0", health=lambda: HealthAnswer(True, {}), metrics=metrics
+    ) as listener:
         yield checker, dispatcher, listener
     db.close()
 
@@ -167,7 +169,7 @@ def test_metrics_restore_token_gauges_from_the_database(served, gateway) -> None
     checker.check()
     fresh = Metrics(checker.db)
     fresh.restore(checker.db, checker.config)
-    with Listener("127.0.0.1:0", health=lambda: Health(True, {}), metrics=fresh) as listener:
+    with Listener("127.0.0.1:0", health=lambda: HealthAnswer(True, {}), metrics=fresh) as listener:
         _, _, samples = scrape(listener.url)
     assert value(samples, "model_monitor_models", source="gw", token="t") == len(MODELS)
     assert value(samples, "model_monitor_last_success_timestamp_seconds", source="gw", token="t")
@@ -179,7 +181,9 @@ def test_metrics_restore_token_gauges_from_the_database(served, gateway) -> None
     restarted = Metrics(checker.db)
     restarted.restore(checker.db, checker.config)
     counting = Checker(checker.config, checker.db, metrics=restarted)
-    with Listener("127.0.0.1:0", health=lambda: Health(True, {}), metrics=restarted) as listener:
+    with Listener(
+        "127.0.0.1:0", health=lambda: HealthAnswer(True, {}), metrics=restarted
+    ) as listener:
         _, _, samples = scrape(listener.url)
         assert value(samples, "model_monitor_token_failing", source="gw", token="t") == 1
         counting.check()  # still failing: no new token.failing event, the gauge stays 1
@@ -256,7 +260,7 @@ def test_health_reasons_never_started_and_stopped_scheduler(gateway) -> None:
     config = sim_config(gateway.base_url, {"t": CANARY}, interval=60.0)
     clock = Clock(T0)
     watch = CycleWatch(config, clock=clock)
-    assert watch.report(scheduler_running=False) == Health(
+    assert watch.report(scheduler_running=False) == HealthAnswer(
         False,
         {
             "status": "unhealthy",

@@ -18,7 +18,7 @@ from monitor.delivery.outbox import Dispatcher
 from monitor.runtime.catalogue import load as load_config
 from monitor.runtime.cycle import Checker
 from monitor.runtime.daemon import Daemon
-from monitor.runtime.listener import BasicAuth, Health, Listener, is_loopback
+from monitor.runtime.listener import BasicAuth, HealthAnswer, Listener, is_loopback
 from monitor.runtime.metrics import Metrics
 from monitor.sim import GatewaySimulator, make_model
 from monitor.store.database import open_database
@@ -121,7 +121,7 @@ def guarded(sqlite_url: str) -> Iterator[Listener]:
     pages = StatusPages(db)
     with Listener(
         "127.0.0.1:0",
-        health=lambda: Health(True, {"status": "ok"}),
+        health=lambda: HealthAnswer(True, {"status": "ok"}),
         metrics=Metrics(db),
         pages=pages,
         auth=AUTH,
@@ -163,14 +163,14 @@ def test_an_open_bind_beyond_loopback_is_warned_about(
     assert not is_loopback("0.0.0.0") and not is_loopback("192.0.2.1")  # noqa: S104
     assert not is_loopback("monitor.example.com")
     caplog.set_level(logging.INFO, logger="monitor.listener")
-    with Listener("0.0.0.0:0", health=lambda: Health(True, {})):
+    with Listener("0.0.0.0:0", health=lambda: HealthAnswer(True, {})):
         pass
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1 and "without authentication" in warnings[0]
     caplog.clear()
-    with Listener("0.0.0.0:0", health=lambda: Health(True, {}), auth=AUTH):
+    with Listener("0.0.0.0:0", health=lambda: HealthAnswer(True, {}), auth=AUTH):
         pass
-    with Listener("127.0.0.1:0", health=lambda: Health(True, {})):
+    with Listener("127.0.0.1:0", health=lambda: HealthAnswer(True, {})):
         pass
     assert not [r for r in caplog.records if r.levelno == logging.WARNING]
 

@@ -16,7 +16,7 @@ import requests
 from monitor.delivery.outbox import Dispatcher
 from monitor.delivery.registry import build_channels
 from monitor.runtime.cycle import Checker
-from monitor.runtime.listener import Health, Listener
+from monitor.runtime.listener import HealthAnswer, Listener
 from monitor.sim import GatewaySimulator, WebhookReceiver, make_model
 from monitor.sim.config import sim_config, webhook_channel
 from monitor.store.database import Database, open_database
@@ -92,7 +92,9 @@ def served_world(
     try:
         checker = fill(gateway, db, receiver)
         pages = StatusPages(db, checker.config)
-        with Listener("127.0.0.1:0", health=lambda: Health(True, {}), pages=pages) as listener:
+        with Listener(
+            "127.0.0.1:0", health=lambda: HealthAnswer(True, {}), pages=pages
+        ) as listener:
             yield World(db, listener, gateway, checker)
     finally:
         db.close()
