@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from monitor.config.model import MonitorSettings, Secret, SourceConfig, TokenConfig
+from monitor.config.model import SourceConfig
 from monitor.core.records import (
     ChangeType,
     ErrorKind,
@@ -24,10 +24,10 @@ from monitor.runtime.cycle import Checker
 from monitor.sim import Fault, GatewaySimulator, make_model
 from monitor.sim.config import sim_config
 from monitor.sources.anthropic import AnthropicFlavor
-from monitor.sources.fetch import fetch_models
 from monitor.sources.pages import PAGES
 from monitor.store.database import open_database
 from monitor.store.schema import Snapshot
+from tests.support import fetching
 
 SIM_KEY = "sk-ant-api03-sim-test-key-7d2c9e4b1a"
 CANARY = "sk-ant-api03-canary-3f9a6c1e8b2d5f7a0c4e"
@@ -62,17 +62,13 @@ def sim(small_pages: None) -> Iterator[GatewaySimulator]:
 
 
 def fetch(base_url: str, token: str = SIM_KEY, **settings: Any) -> FetchResult:
-    source = SourceConfig(name="claude", base_url=base_url, flavor="anthropic")
-    merged: dict[str, Any] = {"timeout": 5.0, "max_response_bytes": 1_000_000, **settings}
-    return fetch_models(
-        source, TokenConfig("team", "claude", Secret(token)), MonitorSettings(**merged)
+    return fetching.fetch(
+        base_url, flavor="anthropic", token=token, source="claude", token_name="team", **settings
     )
 
 
 def fetch_error(base_url: str, **kwargs: Any) -> FetchError:
-    result = fetch(base_url, **kwargs)
-    assert isinstance(result, FetchError), result
-    return result
+    return fetching.failed(fetch(base_url, **kwargs))
 
 
 def test_walks_every_page(sim: GatewaySimulator) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from monitor.config.model import MonitorSettings, Secret, SourceConfig, TokenConfig
+from monitor.config.model import MonitorSettings
 from monitor.core.records import (
     ErrorKind,
     FetchError,
@@ -27,9 +27,10 @@ from monitor.core.records import (
 from monitor.core.retry_after import retry_after
 from monitor.sim import Fault, GatewaySimulator, make_model
 from monitor.sources.base import Page, Request
-from monitor.sources.fetch import MESSAGE_LIMIT, fetch_models, sanitize
+from monitor.sources.fetch import MESSAGE_LIMIT, sanitize
 from monitor.sources.openai_compat import NewApiFlavor
 from monitor.sources.registry import FLAVORS
+from tests.support import fetching
 from tests.support.ports import free_port
 
 TOKEN = "sk-fetch-test-4d9a1c7e2b5f8a3d"
@@ -63,25 +64,15 @@ def sim() -> Iterator[GatewaySimulator]:
 
 
 def fetch(
-    base_url: str,
-    *,
-    token: str = TOKEN,
-    flavor: str = "new-api",
-    source_timeout: float | None = None,
-    **settings: Any,
+    base_url: str, *, token: str = TOKEN, flavor: str = "new-api", **kwargs: Any
 ) -> FetchResult:
-    """One check; `settings` are MonitorSettings fields (timeout, max_response_bytes)."""
-    source = SourceConfig(name="gw", base_url=base_url, flavor=flavor, timeout=source_timeout)
-    merged: dict[str, Any] = {"timeout": 5.0, "max_response_bytes": 1_000_000, **settings}
-    return fetch_models(
-        source, TokenConfig("team-a", "gw", Secret(token)), MonitorSettings(**merged)
-    )
+    """One check; other keywords are MonitorSettings fields (timeout, max_response_bytes)
+    or `source_timeout`."""
+    return fetching.fetch(base_url, flavor=flavor, token=token, **kwargs)
 
 
 def fetch_error(base_url: str, **kwargs: Any) -> FetchError:
-    result = fetch(base_url, **kwargs)
-    assert isinstance(result, FetchError), result
-    return result
+    return fetching.failed(fetch(base_url, **kwargs))
 
 
 # -- success --------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from monitor.config.model import MonitorSettings, Secret, SourceConfig, TokenConfig
+from monitor.config.model import SourceConfig
 from monitor.core.records import (
     ChangeType,
     ErrorKind,
@@ -25,10 +25,10 @@ from monitor.core.records import (
 from monitor.runtime.cycle import Checker
 from monitor.sim import Fault, GatewaySimulator, make_model
 from monitor.sim.config import sim_config
-from monitor.sources.fetch import fetch_models
 from monitor.sources.gemini import GeminiFlavor
 from monitor.store.database import open_database
 from monitor.store.schema import Snapshot
+from tests.support import fetching
 from tests.support.fixtures import load
 
 BASE_URL = "https://generativelanguage.googleapis.com/v1beta"
@@ -69,17 +69,13 @@ def sim(small_pages: None) -> Iterator[GatewaySimulator]:
 
 
 def fetch(base_url: str, token: str = SIM_KEY, **settings: Any) -> FetchResult:
-    source = SourceConfig(name="google", base_url=base_url, flavor="gemini")
-    merged: dict[str, Any] = {"timeout": 5.0, "max_response_bytes": 1_000_000, **settings}
-    return fetch_models(
-        source, TokenConfig("team", "google", Secret(token)), MonitorSettings(**merged)
+    return fetching.fetch(
+        base_url, flavor="gemini", token=token, source="google", token_name="team", **settings
     )
 
 
 def fetch_error(base_url: str, **kwargs: Any) -> FetchError:
-    result = fetch(base_url, **kwargs)
-    assert isinstance(result, FetchError), result
-    return result
+    return fetching.failed(fetch(base_url, **kwargs))
 
 
 def test_walks_every_page(sim: GatewaySimulator) -> None:
