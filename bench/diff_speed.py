@@ -22,13 +22,12 @@ from typing import TypeVar
 import orjson
 
 from monitor.config import Secret
-from monitor.core import records
 from monitor.core.diff import diff_models
-from monitor.core.records import ModelRecord, canonical_json, digest
+from monitor.core.records import Encodings, ModelRecord, canonical_json, digest
 from monitor.events.guard import TokenView, observe
 from monitor.sim import make_model
-from monitor.sources import openai_compat
-from monitor.sources.registry import FLAVORS
+from monitor.sources.interning import RecordTable
+from monitor.sources.openai_compat import NewApiFlavor
 
 T = TypeVar("T")
 
@@ -55,19 +54,19 @@ def timed(fn: Callable[[], T], repeat: int) -> tuple[float, T]:
 
 
 def measure(n: int) -> str:
-    flavor = FLAVORS["new-api"]()
+    table, encodings = RecordTable(), Encodings()
+    flavor = NewApiFlavor(table)
     request = flavor.first_request("http://127.0.0.1/v1", Secret("sk-bench"))
 
     def parse(raw: bytes) -> dict[str, ModelRecord]:
         return {m.id: m for m in flavor.parse(orjson.loads(raw), request).models}
 
     def parse_new(raw: bytes) -> dict[str, ModelRecord]:
-        openai_compat._interned.clear()
+        table.clear()
         return parse(raw)
 
     def hash_new(models: dict[str, ModelRecord]) -> str:
-        records._fragments.clear()
-        return digest(canonical_json(models))
+        return digest(canonical_json(models, Encodings()))
 
     repeat = 5 if n > 10_000 else 21
     raw_before, raw_after = body(n, 0), body(n, 1)
@@ -76,7 +75,7 @@ def measure(n: int) -> str:
     fresh = parse_new(raw_after)
     t_hash_new, _ = timed(lambda: hash_new(fresh), repeat)
     t_parse, after = timed(lambda: parse(raw_after), repeat)
-    t_hash, _ = timed(lambda: digest(canonical_json(after)), repeat)
+    t_hash, _ = timed(lambda: digest(canonical_json(after, encodings)), repeat)
     t_diff, changes = timed(lambda: diff_models(before, after), repeat)
     view = TokenView(before, {})
     t_guard, _ = timed(lambda: observe(view, after, 1), repeat)

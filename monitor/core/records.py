@@ -129,30 +129,45 @@ def percent_change(before: Any, after: Any) -> float | None:
     return round(percent, 2) if math.isfinite(percent) else None
 
 
-def canonical_json(models: Models) -> bytes:
+def canonical_json(models: Models, encodings: Encodings | None = None) -> bytes:
     """The one byte form of a models list: sorted by id, sorted keys, no whitespace.
 
     Two lists that differ only in upstream order produce the same bytes, hence the
-    same digest, hence one stored snapshot.
+    same digest, hence one stored snapshot. `encodings` remembers each record's part
+    for the next list holding the same record object.
     """
-    # json.dumps of a list is "[" + the items' encodings joined by "," + "]", so each
-    # record's encoding can be computed once and reused: the parsers hand out the same
-    # record object for an unchanged model (see monitor.sources.openai_compat), and a
-    # cycle hashes the same list once per token.
-    fragments = _fragments
-    if len(fragments) > _FRAGMENT_CACHE_LIMIT:
-        fragments.clear()
-    parts = []
-    for key in sorted(models):
-        record = models[key]
-        cached = fragments.get(id(record))
-        if cached is None or cached[0] is not record:
-            # Keyed by identity, never by equality: 1 == 1.0 == True, yet they encode
-            # differently. The record is kept in the value so its id cannot be reused.
-            cached = (record, _encode(record.to_json()))
-            fragments[id(record)] = cached
-        parts.append(cached[1])
+    # json.dumps of a list is "[" + the items' encodings joined by "," + "]".
+    if encodings is None:
+        parts = [_encode(models[key].to_json()) for key in sorted(models)]
+    else:
+        parts = [encodings.of(models[key]) for key in sorted(models)]
     return ("[" + ",".join(parts) + "]").encode()
+
+
+class Encodings:
+    """Each record's canonical encoding, by the record object's identity.
+
+    The parsers hand out the same record object for an unchanged model
+    (`monitor.sources.interning`), so a cycle that hashes the same list once per token
+    encodes each model once. Keyed by identity, never by equality: 1 == 1.0 == True, yet
+    they encode differently. The record is kept beside its encoding, so its id cannot be
+    reused while the entry lives. Bounded: cleared when it grows past `limit` (a few MB).
+    Thread-safe: dict reads and writes are atomic, and a lost write only costs a miss.
+    """
+
+    def __init__(self, limit: int = 50_000) -> None:
+        self.limit = limit
+        self._by_id: dict[int, tuple[ModelRecord, str]] = {}
+
+    def of(self, record: ModelRecord) -> str:
+        cached = self._by_id.get(id(record))
+        if cached is not None and cached[0] is record:
+            return cached[1]
+        if len(self._by_id) > self.limit:
+            self._by_id.clear()
+        text = _encode(record.to_json())
+        self._by_id[id(record)] = (record, text)
+        return text
 
 
 def _encode(value: Any) -> str:
@@ -164,12 +179,6 @@ def _encode(value: Any) -> str:
 _ENCODER = json.JSONEncoder(
     sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
 )
-
-
-# id(record) -> (record, its canonical encoding). Bounded: cleared when it grows past the
-# limit (a few MB), so records from old lists do not pile up.
-_fragments: dict[int, tuple[ModelRecord, str]] = {}
-_FRAGMENT_CACHE_LIMIT = 50_000
 
 
 def digest(canonical: bytes) -> str:

@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Protocol
 
 from sqlalchemy.orm import Session
@@ -42,6 +43,7 @@ from monitor.events.grouping import TokenOutcome, build_events
 from monitor.events.guard import Pending, TokenView, observe
 from monitor.events.health import Health, next_health
 from monitor.events.thresholds import FieldPolicy
+from monitor.runtime.caches import CycleCaches
 from monitor.sources.fetch import fetch_models, secret_forms
 from monitor.sources.registry import FLAVORS
 from monitor.store.cycles import (
@@ -55,7 +57,6 @@ from monitor.store.cycles import (
 )
 from monitor.store.database import Database
 from monitor.store.schema import TokenState
-from monitor.store.snapshots import SnapshotStore
 
 log = logging.getLogger("monitor.check")
 
@@ -105,8 +106,8 @@ class Checker:
         config: Config,
         db: Database,
         *,
-        snapshots: SnapshotStore | None = None,
-        fetch: Callable[..., FetchResult] = fetch_models,
+        caches: CycleCaches | None = None,
+        fetch: Callable[[SourceConfig, TokenConfig, MonitorSettings], FetchResult] | None = None,
         clock: Callable[[], datetime] = utcnow,
         sleep: Callable[[float], None] = time.sleep,
         metrics: CycleCounter | None = None,
@@ -114,8 +115,9 @@ class Checker:
         self.config = config
         self.db = db
         self.metrics = metrics  # monitor.runtime.metrics: counts each finished cycle (None: off)
-        self.snapshots = snapshots or SnapshotStore()
-        self._fetch = fetch
+        self.caches = caches if caches is not None else CycleCaches()
+        self.snapshots = self.caches.snapshots
+        self._fetch = fetch or partial(fetch_models, caches=self.caches.parsed)
         self._clock = clock
         self._sleep = sleep
         # Called (from fetch threads) once per token fetched: `check`'s progress bar.

@@ -70,6 +70,7 @@ from monitor.core.records import ErrorKind
 from monitor.sources.anthropic import AnthropicFlavor
 from monitor.sources.base import Flavor, InvalidResponse, Page, Request
 from monitor.sources.gemini import GeminiFlavor
+from monitor.sources.interning import RecordTable
 from monitor.sources.litellm import LITELLM_CREATED, LiteLLMFlavor
 from monitor.sources.ollama import OllamaFlavor
 from monitor.sources.openai_compat import NewApiFlavor, OneApiFlavor, OpenAIFlavor
@@ -201,11 +202,14 @@ class AutoFlavor(Flavor):
     name: ClassVar[str] = "auto"
 
     @classmethod
-    def create(cls, registry: Mapping[str, type[Flavor]]) -> Flavor:
-        return cls(registry)
+    def create(cls, registry: Mapping[str, type[Flavor]], records: RecordTable) -> Flavor:
+        return cls(registry, records)
 
-    def __init__(self, registry: Mapping[str, type[Flavor]] = _BUILTIN) -> None:
+    def __init__(
+        self, registry: Mapping[str, type[Flavor]] = _BUILTIN, records: RecordTable | None = None
+    ) -> None:
         self._registry = registry  # the flavors to choose from
+        self._records = records if records is not None else RecordTable()
         self._delegate: Flavor | None = None
         self.detected: str | None = None
         self.reason: str | None = None
@@ -226,6 +230,9 @@ class AutoFlavor(Flavor):
         # Until a format is chosen, parsing the first page also decides the format.
         return self._delegate is not None and self._delegate.caches_pages()
 
+    def _make(self, flavor_class: type[Flavor]) -> Flavor:
+        return flavor_class.create(self._registry, self._records)
+
     def _choose(self, name: str, flavor: Flavor, reason: str) -> Flavor:
         self._delegate, self.detected, self.reason = flavor, name, reason
         logger.debug("flavor auto: chose %s (%s)", name, reason)
@@ -236,7 +243,9 @@ class AutoFlavor(Flavor):
         if provider is not None:
             flavor_class = registered(self._registry, provider)
             if flavor_class is not None:
-                flavor = self._choose(provider, flavor_class(), f"the host names {provider}")
+                flavor = self._choose(
+                    provider, self._make(flavor_class), f"the host names {provider}"
+                )
                 return flavor.first_request(base_url, secret)
             logger.debug("flavor auto: %s is not available; trying the OpenAI format", provider)
         return OpenAIFlavor().first_request(base_url, secret)
@@ -245,7 +254,7 @@ class AutoFlavor(Flavor):
         if self._delegate is not None:
             return self._delegate.parse(body, request)
         name, reason = detect(body, self._registry)
-        flavor = (registered(self._registry, name) or OpenAIFlavor)()
+        flavor = self._make(registered(self._registry, name) or OpenAIFlavor)
         page = flavor.parse(body, request)  # only a body that parses decides
         self._choose(name, flavor, reason)
         if name == "openrouter" and "output_modalities" not in dict(request.params):

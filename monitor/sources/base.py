@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 
 from monitor.config.model import MonitorSettings, Secret, SourceConfig, TokenConfig
 from monitor.core.records import ErrorKind, ModelRecord
+from monitor.sources.interning import RecordTable
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +69,8 @@ class InvalidResponse(Exception):
 class Flavor(ABC):
     """A wire format: the request to make, how to parse pages, how to read error bodies.
 
-    Flavors are stateless; the fetcher creates one per check.
+    The fetcher creates one per check (`create`); between checks a flavor keeps nothing
+    of its own, only what it is handed (the caches' `RecordTable`).
     """
 
     name: ClassVar[str]
@@ -81,9 +83,10 @@ class Flavor(ABC):
     unordered_list: ClassVar[str | None] = None
 
     @classmethod
-    def create(cls, registry: Mapping[str, type[Flavor]]) -> Flavor:
+    def create(cls, registry: Mapping[str, type[Flavor]], records: RecordTable) -> Flavor:
         """A new instance for one check. `registry` holds every registered flavor, for a
-        flavor that delegates to another (auto)."""
+        flavor that delegates to another (auto); `records` is the owner's table of
+        interned records, for a flavor that interns them (new-api)."""
         return cls()
 
     @property
@@ -113,7 +116,7 @@ class Flavor(ABC):
 
     def caches_pages(self) -> bool:
         """Whether the fetcher keeps parsed pages to reuse for identical bodies
-        (`monitor.sources.pages`).
+        (`monitor.sources.caches`).
 
         Only when `parse` depends on (body, request) alone, and identical bodies are
         common. A flavor that keeps state between pages must say False while that

@@ -49,7 +49,7 @@ from monitor.core.records import (
 from monitor.core.retry_after import retry_after
 from monitor.sources import reordered
 from monitor.sources.base import Flavor, InvalidResponse, Page, Request
-from monitor.sources.pages import PAGES, page_key
+from monitor.sources.caches import ParseCaches, page_key
 from monitor.sources.registry import FLAVORS
 from monitor.transport.connections import GET_HEADERS, POOLS
 from monitor.transport.deadline import Deadline, within
@@ -67,20 +67,26 @@ _HTML_TITLE = re.compile(rb"<title[^>]*>(.*?)</title", re.IGNORECASE | re.DOTALL
 
 
 def fetch_models(
-    source: SourceConfig, token: TokenConfig, settings: MonitorSettings
+    source: SourceConfig,
+    token: TokenConfig,
+    settings: MonitorSettings,
+    caches: ParseCaches | None = None,
 ) -> FetchResult:
     """Fetch and normalize every page of the token's models list.
 
     The whole walk shares one deadline (`source.timeout`, else `settings.timeout`);
     each response is capped at `settings.max_response_bytes`. Safe to call from many
-    threads: they share the source's connection pool (`monitor.transport.connections`).
+    threads: they share the source's connection pool (`monitor.transport.connections`)
+    and `caches`, which spare parsing an answer seen before (None: nothing is kept).
     """
+    caches = caches if caches is not None else ParseCaches()
     try:
         flavor_class = FLAVORS[source.flavor]
     except KeyError:
         raise ValueError(f"source {source.name!r}: unknown flavor {source.flavor!r}") from None
     walk = _Walk(
-        flavor=flavor_class.create(FLAVORS),
+        flavor=flavor_class.create(FLAVORS, caches.records),
+        caches=caches,
         source=source,
         token=token,
         timeout=source.timeout or settings.timeout,
@@ -162,6 +168,7 @@ class _Walk:
         self,
         *,
         flavor: Flavor,
+        caches: ParseCaches,
         source: SourceConfig,
         token: TokenConfig,
         timeout: float,
@@ -169,6 +176,7 @@ class _Walk:
         max_connections: int = 16,
     ) -> None:
         self.flavor = flavor
+        self.pages = caches.pages
         self.source = source
         self.token = token
         self.timeout = timeout
@@ -476,7 +484,7 @@ class _Walk:
         return f"HTTP {status} {phrase}".rstrip()
 
     def _parse_once(self, reply: _Reply, request: Request) -> Page:
-        """The parsed page, from `PAGES` when this exact body was parsed before (or, for
+        """The parsed page, from the page cache when this exact body was parsed before (or, for
         a list sent in random order, the same items were: `monitor.sources.reordered`)."""
         list_key = self.flavor.unordered_list
         if list_key is not None and 200 <= reply.status < 300:
@@ -484,12 +492,12 @@ class _Walk:
         if not self.flavor.caches_pages():
             return self._parse(reply, request)
         key = page_key(self.flavor, request, reply.body)
-        page = PAGES.get(key)
+        page = self.pages.get(key)
         if page is None:
             page = _indexed(self._parse(reply, request))
             # Stored without credentials: the key ignores headers, so a page may be
             # reused by another token, whose own headers go on its next request.
-            PAGES.put(key, _with_headers(page, ()))
+            self.pages.put(key, _with_headers(page, ()))
             return page
         return _with_headers(page, request.headers)
 
@@ -498,14 +506,14 @@ class _Walk:
         if found is None:  # not split exactly: parsed in full
             return self._parse(reply, request)
         key = found.key((self.flavor.name, request.key))
-        page = PAGES.get(key) if key is not None else None
+        page = self.pages.get(key) if key is not None else None
         if page is not None:
             return page
         decoded = self._decode(reply)
         page = self._parse(reply, request, decoded)
         if key is not None and isinstance(decoded, dict) and found.matches(decoded.get(list_key)):
             page = _indexed(page)
-            PAGES.put(key, page)
+            self.pages.put(key, page)
         return page
 
     def _parse(self, reply: _Reply, request: Request, body: object = _UNDECODED) -> Page:

@@ -14,11 +14,13 @@ empty list.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from monitor.config.model import MonitorSettings, Secret, SourceConfig, TokenConfig
 from monitor.core.records import ModelRecord
 from monitor.sources.base import Flavor, InvalidResponse, Page, Request, json_type
+from monitor.sources.interning import RecordTable
 from monitor.sources.usage import explain_auth_failure
 
 _ABSENT = object()
@@ -107,6 +109,15 @@ class NewApiFlavor(OneApiFlavor):
     name: ClassVar[str] = "new-api"
 
     @classmethod
+    def create(cls, registry: Mapping[str, type[Flavor]], records: RecordTable) -> Flavor:
+        return cls(records)
+
+    def __init__(self, records: RecordTable | None = None) -> None:
+        # Shared with every check of the same owner (`monitor.sources.caches`); a flavor
+        # made on its own gets a table of its own.
+        self.records = records if records is not None else RecordTable()
+
+    @classmethod
     def explain_auth(
         cls, source: SourceConfig, token: TokenConfig, settings: MonitorSettings
     ) -> str | None:
@@ -119,7 +130,7 @@ class NewApiFlavor(OneApiFlavor):
         # the intern table. A hit proves the item valid (its key holds only strings);
         # anything else, and any duplicate id, goes through the full checks.
         data = self.model_list(body)
-        interned = _interned
+        interned = self.records
         records: list[ModelRecord] = []
         for item in data:
             try:
@@ -152,9 +163,9 @@ class NewApiFlavor(OneApiFlavor):
             # The common case, served from the intern table when this model looked the
             # same before: no frozenset or record is built for an unchanged model.
             key = (model_id, tuple(types), owned_by)
-            record = _interned.get(key)
+            record = self.records.get(key)
             if record is None:
-                record = _intern(
+                record = self.records.intern(
                     key, ModelRecord(model_id, frozenset(types), (("owned_by", owned_by),))
                 )
             return record
@@ -165,21 +176,6 @@ def _bad_types(model_id: str, types: object) -> InvalidResponse:
     return InvalidResponse(
         f"model {model_id!r}: supported_endpoint_types is {json_type(types)}, not a list of strings"
     )
-
-
-# (id, endpoint types as sent, owned_by) -> the record, for records made only of strings
-# (equal strings are interchangeable, unlike 1, 1.0 and True). One object per distinct
-# model across all tokens and cycles keeps memory flat with many tokens seeing the same
-# list, spares the garbage collector, and lets canonical_json reuse its per-record
-# encodings. Bounded: cleared when it grows past the limit.
-_interned: dict[tuple[str, tuple[str, ...], str], ModelRecord] = {}
-_INTERN_LIMIT = 100_000
-
-
-def _intern(key: tuple[str, tuple[str, ...], str], record: ModelRecord) -> ModelRecord:
-    if len(_interned) >= _INTERN_LIMIT:
-        _interned.clear()
-    return _interned.setdefault(key, record)
 
 
 def _with_owned_by(

@@ -13,7 +13,14 @@ from types import MappingProxyType
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from monitor.core.records import ModelRecord, Models, canonical_json, digest, models_from_canonical
+from monitor.core.records import (
+    Encodings,
+    ModelRecord,
+    Models,
+    canonical_json,
+    digest,
+    models_from_canonical,
+)
 from monitor.store.dialects import upsert_insert
 from monitor.store.errors import DatabaseError
 from monitor.store.schema import Snapshot
@@ -46,6 +53,7 @@ class SnapshotStore:
         # The last distinct lists seen, with their digests once known (`_recent_entry`).
         self._recent: deque[_Seen] = deque(maxlen=recent)
         self._lock = Lock()
+        self._encodings = Encodings()
 
     def shared(self, models: Models) -> Models:
         """One mapping for every list made of the very same records.
@@ -63,7 +71,7 @@ class SnapshotStore:
         entry = self._recent_entry(models)
         found_digest = entry.digest
         if found_digest is None:
-            canonical = canonical_json(models)
+            canonical = canonical_json(models, self._encodings)
             found_digest = entry.digest = digest(canonical)
         ids: dict[str, int] = session.info.setdefault(_SESSION_IDS, {})
         found = ids.get(found_digest)
@@ -100,7 +108,7 @@ class SnapshotStore:
         if found is not None:
             return found
         if canonical is None:
-            canonical = canonical_json(models)
+            canonical = canonical_json(models, self._encodings)
         values = {
             "digest": key,
             "model_count": len(models),

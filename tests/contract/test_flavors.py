@@ -33,6 +33,7 @@ from monitor.sources.auto import AutoFlavor
 from monitor.sources.base import Flavor, InvalidResponse, Page
 from monitor.sources.fetch import fetch_models
 from monitor.sources.gemini import GeminiFlavor
+from monitor.sources.interning import RecordTable
 from monitor.sources.litellm import LiteLLMFlavor
 from monitor.sources.ollama import OllamaFlavor
 from monitor.sources.openai_compat import NewApiFlavor, OneApiFlavor, OpenAIFlavor
@@ -186,7 +187,7 @@ CREDENTIALS = {name for case in CASES.values() for name in case.headers}
 
 def flavor_of(name: str) -> Flavor:
     """A new instance, as the fetcher makes one for each check."""
-    return FLAVORS[name].create(FLAVORS)
+    return FLAVORS[name].create(FLAVORS, RecordTable())
 
 
 def test_every_registered_flavor_has_a_case() -> None:

@@ -24,7 +24,7 @@ from monitor.runtime.cycle import Checker
 from monitor.sim import Fault, GatewaySimulator, make_model
 from monitor.sim.config import sim_config
 from monitor.sources.anthropic import AnthropicFlavor
-from monitor.sources.pages import PAGES
+from monitor.sources.caches import ParseCaches
 from monitor.store.database import open_database
 from monitor.store.schema import Snapshot
 from tests.support import fetching
@@ -298,11 +298,12 @@ def test_checks_through_the_pipeline(sim: GatewaySimulator, db_url: str) -> None
 def test_a_reused_page_asks_for_the_next_one_with_its_own_token(sim: GatewaySimulator) -> None:
     # The second token's pages are byte for byte the first token's, so they come from the
     # parsed-page cache; each next-page request must still carry the token of its walk.
-    PAGES.clear()
-    first, second = fetch(sim.base_url, SIM_KEY), fetch(sim.base_url, CANARY)
+    caches = ParseCaches()
+    first = fetch(sim.base_url, SIM_KEY, caches=caches)
+    second = fetch(sim.base_url, CANARY, caches=caches)
     assert isinstance(first, FetchOk) and isinstance(second, FetchOk)
     assert first.models == second.models
-    assert PAGES.hits == 3
+    assert caches.pages.hits == 3
     assert sim.requests_count(SIM_KEY) == 3
     assert sim.requests_count(CANARY) == 3
     assert all(entry.status == 200 for entry in sim.requests)

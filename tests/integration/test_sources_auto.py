@@ -15,6 +15,7 @@ from monitor.sources import registry
 from monitor.sources.auto import AutoFlavor
 from monitor.sources.base import Flavor
 from monitor.sources.fetch import fetch_models
+from monitor.sources.interning import RecordTable
 
 TOKEN = "sk-auto-sim-0123456789abcdef"
 SIM_MODELS = [
@@ -47,8 +48,8 @@ def test_auto_against_the_simulator(name: str, monkeypatch: pytest.MonkeyPatch) 
     made: list[AutoFlavor] = []
 
     class Watched(AutoFlavor):
-        def __init__(self, flavors: Mapping[str, type[Flavor]]) -> None:
-            super().__init__(flavors)
+        def __init__(self, flavors: Mapping[str, type[Flavor]], records: RecordTable) -> None:
+            super().__init__(flavors, records)
             made.append(self)
 
     monkeypatch.setitem(registry.FLAVORS, "auto", Watched)

@@ -18,10 +18,13 @@ from monitor.config.model import MonitorSettings, Secret, SourceConfig, TokenCon
 from monitor.core.records import FetchError, FetchOk
 from monitor.sources import reordered
 from monitor.sources.base import InvalidResponse, Request
+from monitor.sources.caches import ParseCaches
 from monitor.sources.fetch import fetch_models
 from monitor.sources.openai_compat import NewApiFlavor
-from monitor.sources.pages import PAGES
 from tests.support.misbehaving import BodyServer, serving_bodies
+
+# Shared by the checks of this module, as a checker shares its caches between cycles.
+CACHES = ParseCaches()
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +53,7 @@ def _fetched(server: BodyServer, body: bytes) -> dict | str:
     server.body = body
     source = SourceConfig("gw", server.base_url, "new-api")
     result = fetch_models(
-        source, TokenConfig("t", "gw", Secret("sk-reorder-0000")), MonitorSettings()
+        source, TokenConfig("t", "gw", Secret("sk-reorder-0000")), MonitorSettings(), CACHES
     )
     if isinstance(result, FetchError):
         return f"invalid: {result.message}"
@@ -96,9 +99,9 @@ def test_a_reordered_list_is_not_decoded_again(server: BodyServer) -> None:
         {"id": f"m-{i}", "owned_by": "x", "supported_endpoint_types": ["openai"]} for i in range(50)
     ]
     _fetched(server, _body(models))
-    hits = PAGES.hits
+    hits = CACHES.pages.hits
     assert _fetched(server, _body(models[::-1])) == _full_parse(_body(models))
-    assert PAGES.hits == hits + 1
+    assert CACHES.pages.hits == hits + 1
 
 
 def test_tokens_that_get_a_list_parsed_before_share_one_read_only_mapping(
@@ -108,11 +111,12 @@ def test_tokens_that_get_a_list_parsed_before_share_one_read_only_mapping(
         {"id": f"s-{i}", "owned_by": "x", "supported_endpoint_types": ["openai"]} for i in range(20)
     ]
     source = SourceConfig("gw", server.base_url, "new-api")
+    caches = ParseCaches()
     results = []
     for n, order in enumerate((models, models[::-1], models[5:] + models[:5])):
         server.body = _body(order)
         token = TokenConfig(f"t{n}", "gw", Secret(f"sk-share-{n:04d}"))
-        result = fetch_models(source, token, MonitorSettings())
+        result = fetch_models(source, token, MonitorSettings(), caches)
         assert isinstance(result, FetchOk)
         results.append(result.models)
     assert dict(results[0]) == _full_parse(_body(models))

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from monitor.config.model import Secret
 from monitor.core.records import ModelRecord
 from monitor.sources.base import Flavor, InvalidResponse, Request
+from monitor.sources.interning import RecordTable
 from monitor.sources.openai_compat import NewApiFlavor, OneApiFlavor, OpenAIFlavor
 
 REQUEST = Request(url="https://gw.example/v1/models")
@@ -288,32 +289,53 @@ def test_records_are_independent_of_order(models: list[dict[str, Any]], seed: in
 # -- the intern-table fast path of new-api ---------------------------------------------------
 
 
-def _seen_before(*items: dict[str, Any]) -> None:
-    """Parse once so every item's record is in the intern table."""
-    parse(NewApiFlavor(), {"data": list(items)})
+def _seen_before(table: RecordTable, *items: dict[str, Any]) -> None:
+    """Parse once so every item's record is in `table`."""
+    parse(NewApiFlavor(table), {"data": list(items)})
 
 
 def test_fast_path_still_rejects_a_string_of_types_it_has_seen_as_a_list() -> None:
-    _seen_before({"id": "fp-m", "owned_by": "o", "supported_endpoint_types": ["a", "b"]})
+    table = RecordTable()
+    _seen_before(table, {"id": "fp-m", "owned_by": "o", "supported_endpoint_types": ["a", "b"]})
     body = {"data": [{"id": "fp-m", "owned_by": "o", "supported_endpoint_types": "ab"}]}
     with pytest.raises(InvalidResponse, match="supported_endpoint_types"):
-        parse(NewApiFlavor(), body)
+        parse(NewApiFlavor(table), body)
 
 
 def test_fast_path_still_rejects_duplicates_and_non_objects() -> None:
+    table = RecordTable()
     item = {"id": "fp-d", "owned_by": "o", "supported_endpoint_types": ["x"]}
-    _seen_before(item)
+    _seen_before(table, item)
     with pytest.raises(InvalidResponse, match="appears twice"):
-        parse(NewApiFlavor(), {"data": [item, dict(item)]})
+        parse(NewApiFlavor(table), {"data": [item, dict(item)]})
     with pytest.raises(InvalidResponse, match=r"data\[1\] is a string"):
-        parse(NewApiFlavor(), {"data": [item, "fp-d"]})
+        parse(NewApiFlavor(table), {"data": [item, "fp-d"]})
 
 
 def test_fast_path_hands_out_the_interned_records() -> None:
+    table = RecordTable()
     item = {"id": "fp-i", "owned_by": "o", "supported_endpoint_types": ["x", "y"]}
-    first = NewApiFlavor().parse({"data": [item]}, REQUEST).models[0]
-    again = NewApiFlavor().parse({"data": [dict(item, created=1)]}, REQUEST).models[0]
+    first = NewApiFlavor(table).parse({"data": [item]}, REQUEST).models[0]
+    again = NewApiFlavor(table).parse({"data": [dict(item, created=1)]}, REQUEST).models[0]
     assert again is first
+    assert len(table) == 1
     # A change of any kept field is a different record, never the old one.
-    moved = NewApiFlavor().parse({"data": [dict(item, owned_by="p")]}, REQUEST).models[0]
+    moved = NewApiFlavor(table).parse({"data": [dict(item, owned_by="p")]}, REQUEST).models[0]
     assert moved is not first and moved.field_map() == {"owned_by": "p"}
+
+
+def test_owners_of_separate_tables_never_share_a_record() -> None:
+    item = {"id": "fp-s", "owned_by": "o", "supported_endpoint_types": ["x"]}
+    first = NewApiFlavor(RecordTable()).parse({"data": [item]}, REQUEST).models[0]
+    other = NewApiFlavor(RecordTable()).parse({"data": [item]}, REQUEST).models[0]
+    assert other == first and other is not first
+
+
+def test_a_full_table_starts_again_and_still_parses_exactly() -> None:
+    table = RecordTable(limit=3)
+    items = [{"id": f"fp-{i}", "owned_by": "o", "supported_endpoint_types": []} for i in range(7)]
+    for item in items:
+        parse(NewApiFlavor(table), {"data": [item]})
+    assert len(table) <= 3
+    again = parse(NewApiFlavor(table), {"data": items})
+    assert sorted(again) == sorted(i["id"] for i in items)

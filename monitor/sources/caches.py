@@ -1,8 +1,12 @@
-"""Identical response bodies are parsed once.
+"""What the fetcher remembers between checks, so that an answer seen before costs little.
 
-Most checks of a cycle read a body already read: the tokens of one group see the same
-list, and an unchanged list comes back byte for byte every cycle. Decoding and
-normalizing 1,000 models costs ~1.5 ms of CPU; hashing the bytes costs ~0.1 ms, with
+`ParseCaches` holds the two tables; whoever owns it decides how long they live (the
+checker keeps one for its lifetime: `monitor.runtime.caches`). Nothing here is global:
+two owners never share a hit, and a test gets empty tables by making its own.
+
+Parsed pages. Most checks of a cycle read a body already read: the tokens of one group
+see the same list, and an unchanged list comes back byte for byte every cycle. Decoding
+and normalizing 1,000 models costs ~1.5 ms of CPU; hashing the bytes costs ~0.1 ms, with
 the GIL released. So the fetcher keys each page by (flavor, request, SHA-256 of the
 body) and reuses the parsed page when it has seen the key before.
 
@@ -21,6 +25,7 @@ from collections import OrderedDict
 from collections.abc import Hashable
 
 from monitor.sources.base import Flavor, Page, Request
+from monitor.sources.interning import RecordTable
 
 # A digest of (flavor, request, body), or `monitor.sources.reordered`'s key of a list.
 PageKey = Hashable
@@ -77,5 +82,14 @@ class PageCache:
         return len(self._pages)
 
 
-# The process's table, shared by every fetch thread.
-PAGES = PageCache()
+class ParseCaches:
+    """The fetcher's tables: parsed pages (by body, or by item set for a list sent in
+    random order: `monitor.sources.reordered`) and interned records."""
+
+    def __init__(self, max_models: int = 200_000, max_records: int = 100_000) -> None:
+        self.pages = PageCache(max_models)
+        self.records = RecordTable(max_records)
+
+    def clear(self) -> None:
+        self.pages.clear()
+        self.records.clear()

@@ -6,8 +6,8 @@ from monitor.config.model import Secret
 from monitor.core.records import ModelRecord
 from monitor.sources.auto import AutoFlavor
 from monitor.sources.base import Page, Request
+from monitor.sources.caches import PageCache, page_key
 from monitor.sources.openai_compat import NewApiFlavor, OpenAIFlavor
-from monitor.sources.pages import PageCache, page_key
 
 REQUEST = Request("https://gw.example/v1/models", (("Authorization", Secret("Bearer a")),))
 
