@@ -27,12 +27,18 @@ class Message:
 
 @dataclass(frozen=True, slots=True)
 class SendResult:
+    """What one attempt did. A success carries nothing that only a failure can mean."""
+
     ok: bool
     status: int | None = None
     error: str = ""
     permanent: bool = False  # no point retrying: straight to dead
     retry_after: float | None = None  # seconds the receiver asked us to wait
     disable: bool = False  # the destination is gone for good (410, Slack's 404): stop using it
+
+    def __post_init__(self) -> None:
+        if self.ok and (self.permanent or self.disable or self.error or self.retry_after):
+            raise ValueError("a successful send has no error, retry or give-up")
 
     @classmethod
     def success(cls, status: int | None = None) -> SendResult:

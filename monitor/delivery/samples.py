@@ -98,7 +98,7 @@ def sample_test(channel: str = "ops") -> Event:
 
 
 def digest(payloads: list[dict[str, Any]]) -> dict[str, Any]:
-    from monitor.delivery.outbox import digest_payload  # the outbox builds real digests
+    from monitor.delivery.batching import digest_payload  # as real digests are built
 
     return {
         **digest_payload(payloads, datetime(2026, 11, 27, 9, 0, tzinfo=UTC)),

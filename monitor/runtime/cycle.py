@@ -38,7 +38,7 @@ from monitor.core.records import (
     ModelRecord,
     SourceRef,
 )
-from monitor.delivery.outbox import enqueue
+from monitor.delivery.routing import enqueue
 from monitor.events.grouping import TokenOutcome, build_events
 from monitor.events.guard import Pending, TokenView, observe
 from monitor.events.health import Health, next_health

@@ -13,8 +13,9 @@ from pathlib import Path
 from monitor.config import ChannelConfig, Secret
 from monitor.core.clock import utcnow
 from monitor.delivery import samples
-from monitor.delivery.outbox import Dispatcher, enqueue
+from monitor.delivery.outbox import Dispatcher
 from monitor.delivery.registry import build_channels
+from monitor.delivery.routing import enqueue
 from monitor.sim import WebhookReceiver
 from monitor.sim.config import sim_config
 from monitor.store.database import open_database

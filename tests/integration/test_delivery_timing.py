@@ -15,8 +15,9 @@ from monitor.config import ChannelConfig
 from monitor.core.clock import utcnow
 from monitor.delivery import samples
 from monitor.delivery.base import Channel, Message, SendResult
-from monitor.delivery.outbox import Dispatcher, enqueue, retry
+from monitor.delivery.outbox import Dispatcher, retry
 from monitor.delivery.registry import build_channels
+from monitor.delivery.routing import enqueue
 from monitor.events import payload_errors
 from monitor.sim.config import sim_config, webhook_channel
 from monitor.store.database import Database, open_database

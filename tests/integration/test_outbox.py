@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select, update
 
 from monitor.core.clock import utcnow
-from monitor.delivery.outbox import Dispatcher, backoff, retry
+from monitor.delivery.outbox import Dispatcher, retry
 from monitor.delivery.registry import build_channels
 from monitor.runtime.cycle import Checker
 from monitor.sim import GatewaySimulator, WebhookReceiver, make_model
@@ -122,17 +122,6 @@ def test_a_claimed_delivery_is_not_sent_twice(gateway, receiver, db) -> None:
     claimed = dispatcher._claim(10)
     assert len(claimed) == 1
     assert dispatcher._claim(10) == []  # leased to the first claimer
-
-
-def test_backoff_follows_the_schedule_with_jitter_and_retry_after() -> None:
-    import random
-
-    rng = random.Random(0)
-    schedule = (5.0, 300.0, 1800.0)
-    assert 4.5 <= backoff(schedule, 1, None, rng) <= 5.5
-    assert 270 <= backoff(schedule, 2, None, rng) <= 330
-    assert 1620 <= backoff(schedule, 9, None, rng) <= 1980  # past the end: the last step
-    assert backoff(schedule, 1, 60.0, rng) == 60.0
 
 
 def test_retry_after_2s_is_waited_for_in_real_time(gateway, receiver, db) -> None:
