@@ -23,8 +23,8 @@ import orjson
 
 from monitor.config import Secret
 from monitor.core.diff import diff_models
-from monitor.core.records import Encodings, ModelRecord, canonical_json, digest
-from monitor.events.guard import TokenView, observe
+from monitor.core.records import Encodings, ModelRecord, canonical_json, content_hash
+from monitor.events.guard import GuardState, observe
 from monitor.sim import make_model
 from monitor.sources.interning import RecordTable
 from monitor.sources.openai_compat import NewApiFlavor
@@ -66,7 +66,7 @@ def measure(n: int) -> str:
         return parse(raw)
 
     def hash_new(models: dict[str, ModelRecord]) -> str:
-        return digest(canonical_json(models, Encodings()))
+        return content_hash(canonical_json(models, Encodings()))
 
     repeat = 5 if n > 10_000 else 21
     raw_before, raw_after = body(n, 0), body(n, 1)
@@ -75,9 +75,9 @@ def measure(n: int) -> str:
     fresh = parse_new(raw_after)
     t_hash_new, _ = timed(lambda: hash_new(fresh), repeat)
     t_parse, after = timed(lambda: parse(raw_after), repeat)
-    t_hash, _ = timed(lambda: digest(canonical_json(after, encodings)), repeat)
+    t_hash, _ = timed(lambda: content_hash(canonical_json(after, encodings)), repeat)
     t_diff, changes = timed(lambda: diff_models(before, after), repeat)
-    view = TokenView(before, {})
+    view = GuardState(before, {})
     t_guard, _ = timed(lambda: observe(view, after, 1), repeat)
     total = t_parse + t_hash + t_diff
     return (

@@ -317,9 +317,9 @@ def require_known(
     """
     recorded: list[Any] = []
     if session is not None:
-        from monitor.store.queries import token_statuses
+        from monitor.store.queries import status_records
 
-        recorded = token_statuses(session)
+        recorded = status_records(session)
     asked_for = (
         ("token", tokens, [t.name for t in config.tokens] if config else None, "token"),
         ("source", sources, [s.name for s in config.sources] if config else None, "source"),

@@ -20,7 +20,7 @@ from monitor.config import ChannelConfig, Config
 from monitor.delivery.outbox import Dispatcher
 from monitor.delivery.registry import build_channels
 from monitor.events.grouping import describe_error
-from monitor.runtime.cycle import Checker, TokenReport
+from monitor.runtime.cycle import Checker, CheckReport
 from monitor.sim import GatewaySimulator, WebhookReceiver, make_model
 from monitor.sim.config import sim_config, webhook_channel
 from monitor.store.database import open_database
@@ -133,7 +133,7 @@ def run_demo(pause: float = 0.6) -> None:
     click.echo(f"\ndone in {elapsed:.1f}s. Next: `model-monitor init` writes a starter config.")
 
 
-def _describe(token: TokenReport) -> str:
+def _describe(token: CheckReport) -> str:
     if token.error:
         return f"failed ({describe_error(token.error)})"
     if token.baseline:

@@ -37,7 +37,7 @@ from monitor.cli.app import (
 def models(app: App, tokens: tuple[str, ...], fmt: str) -> None:
     """The models each token sees now (its last successful check)."""
     from monitor.cli.output import emit, model_table
-    from monitor.store.queries import last_models, token_statuses
+    from monitor.store.queries import last_models, status_records
     from monitor.store.snapshots import SnapshotStore
 
     config = app.optional_config()
@@ -46,7 +46,7 @@ def models(app: App, tokens: tuple[str, ...], fmt: str) -> None:
     seen: list[tuple[str, ModelRecord]] = []
     with db.reader() as session:
         require_known(config, session, tokens=tokens)
-        names = [s.token for s in token_statuses(session) if not tokens or s.token in tokens]
+        names = [s.token for s in status_records(session) if not tokens or s.token in tokens]
         if tokens and not names:
             fail(f"no checks recorded for token {', '.join(tokens)}", EXIT_CONFIG)
         for name in names:
@@ -201,11 +201,11 @@ def status(app: App, fmt: str) -> None:
     from dataclasses import asdict
 
     from monitor.cli.output import emit
-    from monitor.store.queries import delivery_counts, disabled_channels, token_statuses
+    from monitor.store.queries import delivery_counts, disabled_channels, status_records
 
     db = app.read_db(app.optional_config())
     with db.reader() as session:
-        statuses = token_statuses(session)
+        statuses = status_records(session)
         counts = delivery_counts(session)
         disabled = disabled_channels(session)
     rows = []

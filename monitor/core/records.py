@@ -133,7 +133,7 @@ def canonical_json(models: Models, encodings: Encodings | None = None) -> bytes:
     """The one byte form of a models list: sorted by id, sorted keys, no whitespace.
 
     Two lists that differ only in upstream order produce the same bytes, hence the
-    same digest, hence one stored snapshot. `encodings` remembers each record's part
+    same content hash, hence one stored snapshot. `encodings` remembers each record's part
     for the next list holding the same record object.
     """
     # json.dumps of a list is "[" + the items' encodings joined by "," + "]".
@@ -181,7 +181,8 @@ _ENCODER = json.JSONEncoder(
 )
 
 
-def digest(canonical: bytes) -> str:
+def content_hash(canonical: bytes) -> str:
+    """A snapshot's address: the SHA-256 of its canonical JSON, in hex."""
     return hashlib.sha256(canonical).hexdigest()
 
 

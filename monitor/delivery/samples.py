@@ -16,7 +16,7 @@ from monitor.core.records import (
     ModelRecord,
     SourceRef,
 )
-from monitor.events.grouping import TokenOutcome, build_events
+from monitor.events.grouping import CheckOutcome, build_events
 from monitor.events.health import Transition
 
 SOURCE = SourceRef("aiberm", "https://aiberm.com/v1")
@@ -58,8 +58,8 @@ def models_changed(n_added: int = 2, n_removed: int = 1, *, model_id: str | None
         ),
     ]
     outcomes = [
-        TokenOutcome("team-a", tuple(added + removed + others)),
-        TokenOutcome("team-b", tuple(added)),
+        CheckOutcome("team-a", tuple(added + removed + others)),
+        CheckOutcome("team-b", tuple(added)),
     ]
     (event,) = build_events(SOURCE, outcomes, OCCURRED_AT, _ids("evt_sample_changed_"))
     return event
@@ -69,7 +69,7 @@ def token_failing() -> Event:
     error = FetchError(ErrorKind.AUTH, "Invalid token (request id: 20261126100000123)", 401)
     (event,) = build_events(
         SOURCE,
-        [TokenOutcome("team-b", (), Transition.FAILING, error)],
+        [CheckOutcome("team-b", (), Transition.FAILING, error)],
         OCCURRED_AT,
         _ids("evt_sample_failing_"),
     )
@@ -79,7 +79,7 @@ def token_failing() -> Event:
 def token_recovered() -> Event:
     (event,) = build_events(
         SOURCE,
-        [TokenOutcome("team-b", (), Transition.RECOVERED)],
+        [CheckOutcome("team-b", (), Transition.RECOVERED)],
         OCCURRED_AT,
         _ids("evt_sample_recovered_"),
     )

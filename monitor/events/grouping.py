@@ -23,7 +23,7 @@ from monitor.events.health import Transition
 
 
 @dataclass(frozen=True)
-class TokenOutcome:
+class CheckOutcome:
     """What one token's check contributed to a cycle.
 
     `changes` come from `guard.observe` with empty `tokens`; `error` is the failed
@@ -39,14 +39,14 @@ class TokenOutcome:
 
 def build_events(
     source: SourceRef,
-    outcomes: Sequence[TokenOutcome],
+    outcomes: Sequence[CheckOutcome],
     occurred_at: str,
     new_id: Callable[[], str],
 ) -> list[Event]:
     """Turn the outcomes of one cycle of one source into events, in a fixed order."""
     events: list[Event] = []
 
-    failing: dict[tuple[str, int], list[TokenOutcome]] = {}
+    failing: dict[tuple[str, int], list[CheckOutcome]] = {}
     recovered: list[str] = []
     for outcome in outcomes:
         if outcome.transition is Transition.FAILING:
@@ -105,7 +105,7 @@ def build_events(
     return events
 
 
-def group_changes(outcomes: Iterable[TokenOutcome]) -> list[Change]:
+def group_changes(outcomes: Iterable[CheckOutcome]) -> list[Change]:
     """One change per `Change.key()`, listing the sorted tokens that saw it."""
     seen_by: dict[tuple[object, ...], tuple[Change, set[str]]] = {}
     for outcome in outcomes:

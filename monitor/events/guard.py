@@ -56,7 +56,7 @@ class Pending:
 
 
 @dataclass(frozen=True)
-class TokenView:
+class GuardState:
     """The guard's state for one token. Treat both mappings as read-only.
 
     `pending` holds the confirmed models that the latest checks showed differently
@@ -67,18 +67,18 @@ class TokenView:
     pending: Mapping[str, Pending] = field(default_factory=dict)
 
 
-def baseline(seen: Mapping[str, ModelRecord]) -> TokenView:
+def baseline(seen: Mapping[str, ModelRecord]) -> GuardState:
     """The state after a token's first successful check, which is reported to no one."""
-    return TokenView(confirmed=dict(seen), pending={})
+    return GuardState(confirmed=dict(seen), pending={})
 
 
 def observe(
-    view: TokenView,
+    view: GuardState,
     seen: Mapping[str, ModelRecord],
     confirm_checks: int,
     *,
     mass_share: float | None = None,
-) -> tuple[TokenView, list[Change]]:
+) -> tuple[GuardState, list[Change]]:
     """Feed one successful check; return the new state and the changes to report.
 
     The changes carry no tokens (grouping fills them in) and are sorted by model id,
@@ -91,7 +91,7 @@ def observe(
     confirmed = view.confirmed
     # The common case, nothing moved: one O(n) comparison, no copies.
     if seen == confirmed:
-        return (view if not view.pending else TokenView(confirmed, {})), []
+        return (view if not view.pending else GuardState(confirmed, {})), []
 
     new_confirmed: dict[str, ModelRecord] | None = None  # copied on the first update
     pending: dict[str, Pending] = {}
@@ -140,6 +140,6 @@ def observe(
             else:
                 pending[model_id] = entry
 
-    state = TokenView(confirmed if new_confirmed is None else new_confirmed, pending)
+    state = GuardState(confirmed if new_confirmed is None else new_confirmed, pending)
     # One token's changes are unique by (model, type, field): the cheap key is total here.
     return state, sorted(changes, key=change_sort_key)

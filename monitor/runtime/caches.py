@@ -20,7 +20,7 @@ Each entry: what is kept, by whom, under which key, and why a hit is exact.
 - Recent lists (`snapshots`), by the identities of a list's records: the same objects
   encode and hash the same.
 - Snapshot bodies (`snapshots`), by snapshot id: snapshots never change once written.
-- Snapshot ids (the session's `Session.info`), by a list's digest: they end with the
+- Snapshot ids (the session's `Session.info`), by a list's content hash: they end with the
   transaction, so a rollback cannot leave a wrong id.
 - Guard outcomes (the session's `Session.info`), by (confirmed snapshot, seen snapshot,
   policy): without a streak in progress the flap guard's outcome depends on these

@@ -39,8 +39,8 @@ from monitor.core.records import (
     SourceRef,
 )
 from monitor.delivery.routing import enqueue
-from monitor.events.grouping import TokenOutcome, build_events
-from monitor.events.guard import Pending, TokenView, observe
+from monitor.events.grouping import CheckOutcome, build_events
+from monitor.events.guard import GuardState, Pending, observe
 from monitor.events.health import Health, next_health
 from monitor.events.thresholds import FieldPolicy
 from monitor.runtime.caches import CycleCaches
@@ -70,7 +70,7 @@ class CycleCounter(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
-class TokenReport:
+class CheckReport:
     """What one check of one token found, for summaries and exit codes."""
 
     source: str
@@ -86,7 +86,7 @@ class TokenReport:
 @dataclass(frozen=True, slots=True)
 class CycleReport:
     source: str
-    tokens: tuple[TokenReport, ...]
+    tokens: tuple[CheckReport, ...]
     events: tuple[Event, ...]
 
     @property
@@ -259,8 +259,8 @@ class Checker:
             # One query loads every token's state; `_record` then finds it in the
             # identity map, and the session flushes all rows at once.
             states = token_states(session, [t.name for t in tokens])
-            reports: list[TokenReport] = []
-            outcomes: list[TokenOutcome] = []
+            reports: list[CheckReport] = []
+            outcomes: list[CheckOutcome] = []
             checks: list[dict[str, object]] = []  # inserted together, after the loop
             for index, (token, result) in enumerate(zip(tokens, results, strict=True)):
                 try:
@@ -338,7 +338,7 @@ class Checker:
             extra={"fields": {"source": source.name, "outcome": SKIPPED, "until": rfc3339(until)}},
         )
         reports = tuple(
-            TokenReport(source.name, t.name, SKIPPED, None, (), False, None, 0.0) for t in tokens
+            CheckReport(source.name, t.name, SKIPPED, None, (), False, None, 0.0) for t in tokens
         )
         return CycleReport(source.name, reports, ())
 
@@ -363,7 +363,7 @@ class Checker:
         now: datetime,
         state: TokenState | None,
         checks: list[dict[str, object]],
-    ) -> tuple[TokenReport, TokenOutcome]:
+    ) -> tuple[CheckReport, CheckOutcome]:
         if state is None:
             state = TokenState(
                 token=token.name,
@@ -417,7 +417,7 @@ class Checker:
                 "baseline": is_baseline,
             }
         )
-        report = TokenReport(
+        report = CheckReport(
             source=source.name,
             token=token.name,
             outcome=outcome,
@@ -427,7 +427,7 @@ class Checker:
             error=error,
             duration=result.duration,
         )
-        return report, TokenOutcome(token.name, tuple(changes), transition, error, notice)
+        return report, CheckOutcome(token.name, tuple(changes), transition, error, notice)
 
     def _observe(
         self,
@@ -479,7 +479,7 @@ class Checker:
         policy: FieldPolicy,
     ) -> _Guarded:
         settings = self.config.monitor
-        view = TokenView(self.snapshots.load(session, confirmed_id), pending)
+        view = GuardState(self.snapshots.load(session, confirmed_id), pending)
         seen = policy.settle(view.confirmed, models)
         new_view, changes = observe(
             view, seen, settings.confirm_checks, mass_share=settings.mass_change_share
@@ -539,7 +539,7 @@ def _unprocessable(
 class _Guarded:
     """What the flap guard made of one check, before it is applied to a token's state."""
 
-    view: TokenView
+    view: GuardState
     changes: tuple[Change, ...]
     adopt: bool  # the check's snapshot becomes the confirmed one
     pending_json: str
@@ -629,7 +629,7 @@ def _assign(state: TokenState, **values: object) -> None:
             setattr(state, name, value)
 
 
-def _log_check(report: TokenReport) -> None:
+def _log_check(report: CheckReport) -> None:
     fields: dict[str, object] = {
         "source": report.source,
         "token": report.token,

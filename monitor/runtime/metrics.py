@@ -172,11 +172,11 @@ class Metrics:
 
     def restore(self, db: Database, config: Config) -> None:
         """Seed the per-token gauges from the database, so a restart does not blank them."""
-        from monitor.store.queries import token_statuses
+        from monitor.store.queries import status_records
 
         known = {(t.source, t.name) for t in config.tokens}
         with db.reader() as session:
-            statuses = token_statuses(session)
+            statuses = status_records(session)
         for status in statuses:
             if (status.source, status.token) not in known:
                 continue  # a token since removed from the config

@@ -411,7 +411,9 @@ class _Arrival:
 
 
 @dataclass
-class _Token:
+class _IssuedKey:
+    """A key the simulator issued, as new-api's token table holds it."""
+
     models: ModelSet | None = None  # its own allow-list, which wins over the group
     group: str = "default"
     expires_at: int = -1  # new-api's "never"
@@ -436,7 +438,7 @@ class _QueuedFault:
 
 @dataclass
 class _State:
-    tokens: dict[str, _Token] = field(default_factory=dict)
+    tokens: dict[str, _IssuedKey] = field(default_factory=dict)
     groups: dict[str, ModelSet] = field(default_factory=dict)
     faults: list[_QueuedFault] = field(default_factory=list)
     log: list[_Arrival] = field(default_factory=list)
@@ -519,7 +521,7 @@ class GatewaySimulator(LoopbackServer):
         group: str | None = None,
     ) -> None:
         """Create (or replace) a token. Models may be dicts from `make_model` or bare ids."""
-        token = _Token(
+        token = _IssuedKey(
             models=None if models is None else ModelSet(models), group=group or "default"
         )
         with self._lock:
@@ -559,13 +561,13 @@ class GatewaySimulator(LoopbackServer):
         with self._lock:
             return [dict(m) for m in self._models_of(self._token(value)).models]
 
-    def _token(self, value: str) -> _Token:
+    def _token(self, value: str) -> _IssuedKey:
         try:
             return self._state.tokens[value]
         except KeyError:
             raise KeyError(f"no token with fingerprint {fingerprint(value)}") from None
 
-    def _models_of(self, token: _Token | None) -> ModelSet:
+    def _models_of(self, token: _IssuedKey | None) -> ModelSet:
         if token is not None and token.models is not None:
             return token.models
         group = "default" if token is None else token.group

@@ -29,7 +29,10 @@ from monitor.store.snapshots import SnapshotStore
 
 
 @dataclass(frozen=True, slots=True)
-class TokenStatus:
+class StatusRecord:
+    """One token as its last check left it (its `token_state` row and model count): what
+    `status`, the metrics and the status pages read."""
+
     token: str
     source: str
     fingerprint: str
@@ -55,14 +58,14 @@ def installation_id(session: Session) -> str | None:
     )
 
 
-def token_statuses(session: Session) -> list[TokenStatus]:
+def status_records(session: Session) -> list[StatusRecord]:
     rows = session.execute(
         select(TokenState, Snapshot.model_count)
         .outerjoin(Snapshot, Snapshot.id == TokenState.last_snapshot_id)
         .order_by(TokenState.source, TokenState.token)
     )
     return [
-        TokenStatus(
+        StatusRecord(
             token=state.token,
             source=state.source,
             fingerprint=state.fingerprint,

@@ -69,7 +69,9 @@ class Snapshot(Base):
     __tablename__ = "snapshots"
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
-    digest: Mapped[str] = mapped_column(String(64), unique=True)
+    # The column keeps its first name: renaming it would break an older instance that
+    # shares the database during an upgrade.
+    content_hash: Mapped[str] = mapped_column("digest", String(64), unique=True)
     model_count: Mapped[int] = mapped_column(Integer)
     body: Mapped[bytes] = mapped_column(LargeBinary)  # zlib(canonical JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -18,14 +18,14 @@ from monitor.core.records import (
     ModelRecord,
     Models,
     canonical_json,
-    digest,
+    content_hash,
     models_from_canonical,
 )
 from monitor.store.dialects import upsert_insert
 from monitor.store.errors import DatabaseError
 from monitor.store.schema import Snapshot
 
-_SESSION_IDS = "monitor.snapshot_ids"  # digest -> id, within one session
+_SESSION_IDS = "monitor.snapshot_ids"  # content hash -> id, within one session
 
 
 class CorruptSnapshotError(DatabaseError):
@@ -35,11 +35,11 @@ class CorruptSnapshotError(DatabaseError):
 @dataclass(slots=True)
 class _Seen:
     models: Models  # a copy of its own or a read-only mapping, never changed
-    digest: str | None = None  # known once the list was hashed
+    content_hash: str | None = None  # known once the list was hashed
 
 
 class SnapshotStore:
-    """Writes snapshots by digest and reads them back through a small cache.
+    """Writes snapshots by content hash and reads them back through a small cache.
 
     Only reads fill the cache: an id seen inside a transaction that later rolls
     back must never be remembered, since SQLite may hand that id out again. Ids
@@ -50,7 +50,7 @@ class SnapshotStore:
     def __init__(self, cache_size: int = 512, recent: int = 8) -> None:
         self._cache: OrderedDict[int, dict[str, ModelRecord]] = OrderedDict()
         self._cache_size = cache_size
-        # The last distinct lists seen, with their digests once known (`_recent_entry`).
+        # The last distinct lists seen, with their content hashes once known (`_recent_entry`).
         self._recent: deque[_Seen] = deque(maxlen=recent)
         self._lock = Lock()
         self._encodings = Encodings()
@@ -69,15 +69,15 @@ class SnapshotStore:
         """The id of the snapshot holding `models`, stored if new."""
         canonical: bytes | None = None
         entry = self._recent_entry(models)
-        found_digest = entry.digest
-        if found_digest is None:
+        found_hash = entry.content_hash
+        if found_hash is None:
             canonical = canonical_json(models, self._encodings)
-            found_digest = entry.digest = digest(canonical)
+            found_hash = entry.content_hash = content_hash(canonical)
         ids: dict[str, int] = session.info.setdefault(_SESSION_IDS, {})
-        found = ids.get(found_digest)
+        found = ids.get(found_hash)
         if found is None:
-            found = self._find_or_insert(session, models, now, found_digest, canonical)
-            ids[found_digest] = found
+            found = self._find_or_insert(session, models, now, found_hash, canonical)
+            ids[found_hash] = found
         return found
 
     def _recent_entry(self, models: Models) -> _Seen:
@@ -104,22 +104,22 @@ class SnapshotStore:
     def _find_or_insert(
         self, session: Session, models: Models, now: datetime, key: str, canonical: bytes | None
     ) -> int:
-        found = session.scalar(select(Snapshot.id).where(Snapshot.digest == key))
+        found = session.scalar(select(Snapshot.id).where(Snapshot.content_hash == key))
         if found is not None:
             return found
         if canonical is None:
             canonical = canonical_json(models, self._encodings)
         values = {
-            "digest": key,
-            "model_count": len(models),
-            "body": zlib.compress(canonical, 6),
-            "created_at": now,
+            Snapshot.content_hash: key,  # by attribute: its column is named "digest"
+            Snapshot.model_count: len(models),
+            Snapshot.body: zlib.compress(canonical, 6),
+            Snapshot.created_at: now,
         }
         insert = upsert_insert(session)
         # Another instance may store the same list at the same moment.
         session.execute(insert(Snapshot).values(values).on_conflict_do_nothing())
         # Stored now, by this insert or by the other instance's: exactly one row.
-        return session.execute(select(Snapshot.id).where(Snapshot.digest == key)).scalar_one()
+        return session.execute(select(Snapshot.id).where(Snapshot.content_hash == key)).scalar_one()
 
     def load(self, session: Session, snapshot_id: int) -> dict[str, ModelRecord]:
         """The models of a snapshot. Callers must not mutate the returned dict."""

@@ -115,7 +115,7 @@ def build_matrix(
     """
     since = now - timedelta(days=days)
     snapshot_ids = queries.last_snapshot_ids(session, source)
-    states = {s.token: s for s in queries.token_statuses(session) if s.source == source}
+    states = {s.token: s for s in queries.status_records(session) if s.source == source}
     names = sorted(set(snapshot_ids) | set(tokens))
     models: list[Mapping[str, ModelRecord]] = []
     columns: list[MatrixColumn] = []

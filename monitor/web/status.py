@@ -24,8 +24,8 @@ OPEN_DELIVERIES_SHOWN = 50  # per state on the status page
 
 
 @dataclass(frozen=True, slots=True)
-class TokenRow:
-    """One token's health as the last check left it."""
+class StatusRow:
+    """One token's line on the status page, made from its `StatusRecord`."""
 
     name: str
     fingerprint: str | None
@@ -53,7 +53,7 @@ class SourceStatus:
     name: str
     base_url: str | None  # from the config; None when the pages run without one
     flavor: str | None
-    tokens: tuple[TokenRow, ...]
+    tokens: tuple[StatusRow, ...]
 
     @property
     def failing(self) -> int:
@@ -94,11 +94,11 @@ class StatusView:
 
 def build_status(session: Session, config: Config | None, now: datetime) -> StatusView:
     """Every source and token (configured or seen in the database) and the outbox."""
-    statuses = queries.token_statuses(session)
-    by_source: dict[str, list[TokenRow]] = {}
+    statuses = queries.status_records(session)
+    by_source: dict[str, list[StatusRow]] = {}
     for s in statuses:
         by_source.setdefault(s.source, []).append(
-            TokenRow(
+            StatusRow(
                 name=s.token,
                 fingerprint=s.fingerprint,
                 flavor=s.flavor,
@@ -170,8 +170,8 @@ def ordered(first: Iterable[str], then: Iterable[str]) -> list[str]:
     return names + sorted(set(then) - set(names))
 
 
-def _unchecked(token: str) -> TokenRow:
-    return TokenRow(token, None, None, None, None, None, False, None, None, None)
+def _unchecked(token: str) -> StatusRow:
+    return StatusRow(token, None, None, None, None, None, False, None, None, None)
 
 
 def error_text(error: Mapping[str, Any] | None) -> str | None:
@@ -204,5 +204,5 @@ def error_kind(error: Mapping[str, Any] | None) -> str | None:
 
 def source_names(session: Session, config: Config | None) -> tuple[str, ...]:
     """Sources worth offering: configured ones first, then any the database has seen."""
-    seen = {s.source for s in queries.token_statuses(session)}
+    seen = {s.source for s in queries.status_records(session)}
     return tuple(ordered((s.name for s in config.sources) if config else (), seen))

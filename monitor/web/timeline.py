@@ -131,7 +131,7 @@ def build_timeline(
             capped = True
             break
         entries.append(entry)
-    statuses = queries.token_statuses(session)
+    statuses = queries.status_records(session)
     configured = [t.name for t in config.tokens] if config else []
     return TimelineView(
         filter=flt,

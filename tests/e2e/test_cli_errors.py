@@ -477,7 +477,7 @@ def test_an_internal_error_is_one_line_and_the_traceback_needs_v(
     def broken(session: Any) -> Any:
         raise KeyError(f"no such thing near {CANARY}")
 
-    monkeypatch.setattr(monitor.store.queries, "token_statuses", broken)
+    monkeypatch.setattr(monitor.store.queries, "status_records", broken)
     monkeypatch.setenv("XDG_CONFIG_HOME", str(template_db.parent / "none"))
     code, err = _in_process(capsys, "--database", sqlite(template_db), "status")
     assert code == 70

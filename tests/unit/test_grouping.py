@@ -20,7 +20,7 @@ from monitor.core.records import (
     SourceRef,
 )
 from monitor.events.grouping import (
-    TokenOutcome,
+    CheckOutcome,
     build_events,
     filter_for_channel,
     group_changes,
@@ -49,7 +49,7 @@ def ids() -> Callable[[], str]:
     return lambda: f"evt_{next(counter)}"
 
 
-def build(*outcomes: TokenOutcome) -> list[Event]:
+def build(*outcomes: CheckOutcome) -> list[Event]:
     return build_events(SOURCE, outcomes, NOW, ids())
 
 
@@ -57,14 +57,14 @@ def build(*outcomes: TokenOutcome) -> list[Event]:
 
 
 def test_nothing_happened_means_no_events() -> None:
-    assert build(TokenOutcome("team-a"), TokenOutcome("team-b")) == []
+    assert build(CheckOutcome("team-a"), CheckOutcome("team-b")) == []
 
 
 def test_same_change_seen_by_several_tokens_is_one_change() -> None:
     [event] = build(
-        TokenOutcome("team-b", (ADD_GPT5, REMOVE_OLD)),
-        TokenOutcome("team-a", (ADD_GPT5,)),
-        TokenOutcome("team-c"),
+        CheckOutcome("team-b", (ADD_GPT5, REMOVE_OLD)),
+        CheckOutcome("team-a", (ADD_GPT5,)),
+        CheckOutcome("team-c"),
     )
     assert event.type is EventType.MODELS_CHANGED
     assert event.tokens == ("team-a", "team-b")
@@ -80,10 +80,10 @@ def test_same_change_seen_by_several_tokens_is_one_change() -> None:
 
 def test_different_values_of_one_field_stay_apart() -> None:
     other = Change(ChangeType.FIELD_CHANGED, "gpt-4o", field="context_window", before=1, after=3)
-    [event] = build(TokenOutcome("a", (FIELD,)), TokenOutcome("b", (other,)))
+    [event] = build(CheckOutcome("a", (FIELD,)), CheckOutcome("b", (other,)))
     assert [(c.after, c.tokens) for c in event.changes] == [(2, ("a",)), (3, ("b",))]
     # Deterministic whatever the order of outcomes.
-    [again] = build(TokenOutcome("b", (other,)), TokenOutcome("a", (FIELD,)))
+    [again] = build(CheckOutcome("b", (other,)), CheckOutcome("a", (FIELD,)))
     assert again.changes == event.changes
 
 
@@ -100,10 +100,10 @@ def test_summary_wording() -> None:
 def test_failing_tokens_grouped_by_kind_and_status() -> None:
     other_auth = FetchError(ErrorKind.AUTH, "token expired", status=401)
     events = build(
-        TokenOutcome("team-b", transition=Transition.FAILING, error=other_auth),
-        TokenOutcome("team-a", transition=Transition.FAILING, error=AUTH),
-        TokenOutcome("team-c", transition=Transition.FAILING, error=TIMEOUT),
-        TokenOutcome("team-d", transition=Transition.FAILING, error=SERVER),
+        CheckOutcome("team-b", transition=Transition.FAILING, error=other_auth),
+        CheckOutcome("team-a", transition=Transition.FAILING, error=AUTH),
+        CheckOutcome("team-c", transition=Transition.FAILING, error=TIMEOUT),
+        CheckOutcome("team-d", transition=Transition.FAILING, error=SERVER),
     )
     assert [(e.type, e.tokens, e.error) for e in events] == [
         (EventType.TOKEN_FAILING, ("team-a", "team-b"), AUTH),  # the first token's error
@@ -120,11 +120,11 @@ def test_failing_tokens_grouped_by_kind_and_status() -> None:
 
 def test_failing_without_error_is_a_bug() -> None:
     with pytest.raises(ValueError, match="without an error"):
-        build(TokenOutcome("team-a", transition=Transition.FAILING))
+        build(CheckOutcome("team-a", transition=Transition.FAILING))
 
 
 def test_recovered_tokens_share_one_event() -> None:
-    [one] = build(TokenOutcome("team-a", transition=Transition.RECOVERED))
+    [one] = build(CheckOutcome("team-a", transition=Transition.RECOVERED))
     assert (one.type, one.tokens, one.summary) == (
         EventType.TOKEN_RECOVERED,
         ("team-a",),
@@ -132,17 +132,17 @@ def test_recovered_tokens_share_one_event() -> None:
     )
     assert one.error is None
     [two] = build(
-        TokenOutcome("team-b", transition=Transition.RECOVERED),
-        TokenOutcome("team-a", transition=Transition.RECOVERED),
+        CheckOutcome("team-b", transition=Transition.RECOVERED),
+        CheckOutcome("team-a", transition=Transition.RECOVERED),
     )
     assert (two.tokens, two.summary) == (("team-a", "team-b"), "2 tokens recovered on aiberm")
 
 
 def test_event_order_failing_recovered_changed_with_ids_in_order() -> None:
     events = build(
-        TokenOutcome("team-a", (ADD_GPT5,), transition=Transition.RECOVERED),
-        TokenOutcome("team-b", transition=Transition.FAILING, error=AUTH),
-        TokenOutcome("team-c", (ADD_GPT5, GAIN)),
+        CheckOutcome("team-a", (ADD_GPT5,), transition=Transition.RECOVERED),
+        CheckOutcome("team-b", transition=Transition.FAILING, error=AUTH),
+        CheckOutcome("team-c", (ADD_GPT5, GAIN)),
     )
     assert [(e.id, e.type) for e in events] == [
         ("evt_1", EventType.TOKEN_FAILING),
@@ -157,8 +157,8 @@ def test_event_order_failing_recovered_changed_with_ids_in_order() -> None:
 
 def changed_event() -> Event:
     [event] = build(
-        TokenOutcome("team-a", (ADD_GPT5, ADD_CLAUDE, GAIN)),
-        TokenOutcome("team-b", (ADD_GPT5, REMOVE_OLD)),
+        CheckOutcome("team-a", (ADD_GPT5, ADD_CLAUDE, GAIN)),
+        CheckOutcome("team-b", (ADD_GPT5, REMOVE_OLD)),
     )
     return event
 
@@ -202,10 +202,10 @@ def test_filter_by_tokens_narrows_change_tokens() -> None:
 
 def test_filter_token_events_ignores_globs_and_narrows_tokens() -> None:
     events = build(
-        TokenOutcome("team-a", transition=Transition.FAILING, error=AUTH),
-        TokenOutcome("team-b", transition=Transition.FAILING, error=AUTH),
-        TokenOutcome("team-c", transition=Transition.RECOVERED),
-        TokenOutcome("team-d", transition=Transition.RECOVERED),
+        CheckOutcome("team-a", transition=Transition.FAILING, error=AUTH),
+        CheckOutcome("team-b", transition=Transition.FAILING, error=AUTH),
+        CheckOutcome("team-c", transition=Transition.RECOVERED),
+        CheckOutcome("team-d", transition=Transition.RECOVERED),
     )
     failing, recovered = events
     assert filter_for_channel(failing, None, ["nothing-*"], ["*"]) is failing
@@ -257,12 +257,12 @@ outcomes_strategy = st.lists(
     st.tuples(st.sampled_from(TOKENS), st.lists(changes_strategy, max_size=5)),
     max_size=3,
     unique_by=lambda pair: pair[0],
-).map(lambda pairs: [TokenOutcome(token, tuple(changes)) for token, changes in pairs])
+).map(lambda pairs: [CheckOutcome(token, tuple(changes)) for token, changes in pairs])
 
 
 @settings(max_examples=200, deadline=None)
 @given(outcomes_strategy)
-def test_grouping_keeps_every_change_token_pair_once(outcomes: list[TokenOutcome]) -> None:
+def test_grouping_keeps_every_change_token_pair_once(outcomes: list[CheckOutcome]) -> None:
     grouped = group_changes(outcomes)
     pairs = {(c.key(), o.token) for o in outcomes for c in o.changes}
     assert {(c.key(), t) for c in grouped for t in c.tokens} == pairs
@@ -274,7 +274,7 @@ def test_grouping_keeps_every_change_token_pair_once(outcomes: list[TokenOutcome
 @settings(max_examples=200, deadline=None)
 @given(outcomes_strategy, st.sets(st.sampled_from(TOKENS)))
 def test_channel_view_is_the_cycle_restricted_to_the_channel_tokens(
-    outcomes: list[TokenOutcome], channel_tokens: set[str]
+    outcomes: list[CheckOutcome], channel_tokens: set[str]
 ) -> None:
     """Filtering by tokens equals building the event from those tokens' outcomes only."""
     events = build_events(SOURCE, outcomes, NOW, ids())

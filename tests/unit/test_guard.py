@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from monitor.core.diff import apply_changes, diff_models
 from monitor.core.records import Change, ChangeType, ModelRecord
-from monitor.events.guard import Pending, TokenView, baseline, observe
+from monitor.events.guard import GuardState, Pending, baseline, observe
 
 R = ModelRecord.build
 
@@ -22,7 +22,7 @@ def models(*records: ModelRecord) -> dict[str, ModelRecord]:
 
 def run(
     snapshots: list[dict[str, ModelRecord]], confirm_checks: int
-) -> tuple[TokenView, list[list[Change]]]:
+) -> tuple[GuardState, list[list[Change]]]:
     """Baseline on the first snapshot, observe the rest; the changes of each check."""
     view = baseline(snapshots[0])
     reported = []
@@ -136,14 +136,14 @@ def test_unchanged_snapshot_returns_the_same_view() -> None:
 
 
 def test_unchanged_snapshot_clears_pending() -> None:
-    view = TokenView(confirmed=models(A, B), pending={"b": Pending(None, 1)})
+    view = GuardState(confirmed=models(A, B), pending={"b": Pending(None, 1)})
     new_view, changes = observe(view, models(A, B), confirm_checks=2)
     assert (new_view.pending, changes) == ({}, [])
 
 
 def test_observe_does_not_mutate_inputs() -> None:
     confirmed, pending, seen = models(A, B), {"b": Pending(None, 1)}, models(C)
-    observe(TokenView(confirmed, pending), seen, confirm_checks=2)
+    observe(GuardState(confirmed, pending), seen, confirm_checks=2)
     assert (confirmed, pending, seen) == (models(A, B), {"b": Pending(None, 1)}, models(C))
 
 

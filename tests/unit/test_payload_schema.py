@@ -26,7 +26,7 @@ from monitor.core.records import (
     SourceRef,
 )
 from monitor.events import load_event_schema
-from monitor.events.grouping import TokenOutcome, build_events, filter_for_channel
+from monitor.events.grouping import CheckOutcome, build_events, filter_for_channel
 from monitor.events.health import Transition
 
 R = ModelRecord.build
@@ -75,15 +75,15 @@ def cycle_events() -> list[Event]:
     assert {c.type for c in changes} == set(ChangeType)
     auth = FetchError(ErrorKind.AUTH, "Invalid token", status=401)
     outcomes = [
-        TokenOutcome("team-a", changes),
-        TokenOutcome("team-b", changes[:2]),
-        TokenOutcome("team-c", transition=Transition.FAILING, error=auth),
-        TokenOutcome(
+        CheckOutcome("team-a", changes),
+        CheckOutcome("team-b", changes[:2]),
+        CheckOutcome("team-c", transition=Transition.FAILING, error=auth),
+        CheckOutcome(
             "team-d",
             transition=Transition.FAILING,
             error=FetchError(ErrorKind.TIMEOUT, "read timed out"),
         ),
-        TokenOutcome("team-e", transition=Transition.RECOVERED),
+        CheckOutcome("team-e", transition=Transition.RECOVERED),
     ]
     events = build_events(SOURCE, outcomes, NOW, ids())
     assert {e.type for e in events} == {
@@ -197,7 +197,7 @@ snapshots = st.lists(records, max_size=12).map(lambda rs: {r.id: r for r in rs})
 @given(st.lists(st.tuples(snapshots, snapshots), min_size=1, max_size=3))
 def test_payloads_of_arbitrary_diffs_validate(pairs: list[tuple[dict, dict]]) -> None:
     outcomes = [
-        TokenOutcome(f"token-{i}", tuple(diff_models(before, after)))
+        CheckOutcome(f"token-{i}", tuple(diff_models(before, after)))
         for i, (before, after) in enumerate(pairs)
     ]
     for event in build_events(SOURCE, outcomes, NOW, ids()):

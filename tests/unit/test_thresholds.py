@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from monitor.core.records import Change, ChangeType, ModelRecord, percent_change
-from monitor.events.guard import TokenView, observe
+from monitor.events.guard import GuardState, observe
 from monitor.events.thresholds import FieldPolicy
 
 POLICY = FieldPolicy(ignore=("owned_by",), thresholds=(("pricing.*", 0.01),))
@@ -22,7 +22,7 @@ def test_ignored_fields_are_dropped() -> None:
 
 def test_small_moves_are_settled_against_what_was_reported() -> None:
     confirmed = POLICY.strip(model("1.000"))
-    view = TokenView(confirmed)
+    view = GuardState(confirmed)
     # Three moves of 0.5% each: none alone is worth telling, together they are.
     reported = []
     for price in ("1.005", "1.008", "1.012", "1.012"):
@@ -41,7 +41,7 @@ def test_fields_without_a_threshold_always_count() -> None:
 
 
 def test_owner_changes_are_never_reported_when_ignored() -> None:
-    view = TokenView(POLICY.strip(model("1.0", owner="openai")))
+    view = GuardState(POLICY.strip(model("1.0", owner="openai")))
     for _ in range(3):
         seen = POLICY.settle(view.confirmed, POLICY.strip(model("1.0", owner="azure")))
         view, changes = observe(view, seen, 1)
