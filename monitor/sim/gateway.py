@@ -14,6 +14,11 @@ format-independent part: tokens, groups, faults, the request log and the socket.
 
 Everything is thread-safe: the server answers each connection on its own thread while
 the test thread changes tokens and queues faults.
+
+Besides the models lists, new-api's account routes are served with their real shapes:
+the usage route (behind a limiter of 20 requests per 20 minutes, as the real gateway's
+"critical" one), the OpenAI-style billing routes and the pricing page. A simulated
+token holds an account (`set_usage`) that these routes report.
 """
 
 from __future__ import annotations
@@ -26,7 +31,8 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -38,6 +44,7 @@ from monitor.sim.wire.base import (
     EMPTY,
     JSON,
     Caller,
+    JsonNumber,
     ModelSet,
     WireFormat,
     WireRequest,
@@ -49,6 +56,8 @@ from monitor.sim.wire.base import (
 )
 from monitor.sim.wire.base import encode as _encode
 from monitor.sim.wire.base import phrase as _phrase
+from monitor.sim.wire.new_api import NewApiWire
+from monitor.sim.wire.one_api import QUOTA_PER_UNIT
 
 __all__ = [
     "CREATED",
@@ -412,12 +421,22 @@ class _Arrival:
 
 @dataclass
 class _IssuedKey:
-    """A key the simulator issued, as new-api's token table holds it."""
+    """A key the simulator issued, as new-api's token table holds it (quota units).
+
+    `total_available` is what is left of `total_granted` after `total_used`; it may go
+    below zero, as new-api's remaining quota can after a large request.
+    """
 
     models: ModelSet | None = None  # its own allow-list, which wins over the group
     group: str = "default"
     expires_at: int = -1  # new-api's "never"
-    total_available: int = 500_000
+    total_granted: int = QUOTA_PER_UNIT
+    total_used: int = 0
+    unlimited: bool = False
+
+    @property
+    def total_available(self) -> int:
+        return self.total_granted - self.total_used
 
     @property
     def expired(self) -> bool:
@@ -425,7 +444,27 @@ class _IssuedKey:
 
     @property
     def exhausted(self) -> bool:
-        return self.total_available <= 0
+        return not self.unlimited and self.total_available <= 0
+
+
+@dataclass
+class _Limiter:
+    """new-api's in-memory sliding window: a request passes when fewer than `count`
+    passed in the last `window` seconds; a refused one is not remembered."""
+
+    count: int | None
+    window: float
+    passed: deque[float] = field(default_factory=deque)
+
+    def admit(self, now: float) -> bool:
+        if self.count is None:
+            return True
+        if len(self.passed) >= self.count:
+            if now - self.passed[0] < self.window:
+                return False
+            self.passed.popleft()
+        self.passed.append(now)
+        return True
 
 
 @dataclass
@@ -442,6 +481,9 @@ class _State:
     groups: dict[str, ModelSet] = field(default_factory=dict)
     faults: list[_QueuedFault] = field(default_factory=list)
     log: list[_Arrival] = field(default_factory=list)
+    limiter: _Limiter = field(default_factory=lambda: _Limiter(20, 1200.0))
+    limited_arrivals: list[float] = field(default_factory=list)  # usage_clock times
+    limited_answered: list[float] = field(default_factory=list)  # those answered 200
 
 
 class _GatewayHandler(_Handler):
@@ -465,6 +507,13 @@ class GatewaySimulator(LoopbackServer):
     A token sees its own allow-list (`set_models`) if it has one, else the models of
     its group (`set_group`; tokens without a group are in "default"). Formats without
     auth (OpenRouter, Ollama) show an unknown or missing token the "default" group.
+
+    `usage_clock` (a constructor keyword and a settable attribute, `time.monotonic` by
+    default) is the time source of the usage route's limiter, `usage_requests` and
+    `max_usage_in_window`: a test passes a function returning seconds it advances
+    itself, so a 20-minute window passes instantly. Any steadily increasing number of
+    seconds will do. Token expiry stays on wall-clock time (`time.time`), as
+    `expires_at` is Unix time.
     """
 
     handler_class = _GatewayHandler
@@ -478,9 +527,11 @@ class GatewaySimulator(LoopbackServer):
         port: int = 0,
         latency: float = 0.0,
         compress: bool = False,
+        usage_clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """`compress` gzips answers for clients that accept it, as CDNs do."""
         super().__init__(host, port)
+        self.usage_clock = usage_clock
         # One object per format, so options set on one survive a flavor switch.
         self._wires: dict[str, WireFormat[Any]] = {
             name: wire() for name, wire in WIRE_FORMATS.items()
@@ -545,21 +596,124 @@ class GatewaySimulator(LoopbackServer):
             self._token(value).expires_at = int(time.time()) - 1
 
     def renew_token(self, value: str) -> None:
-        """Undo expire_token and exhaust_token: the token works again."""
+        """Undo expire_token and exhaust_token: the token works again.
+
+        It never expires, and at least 500,000 units (1 USD) are available: quota is
+        granted on top of what was used, as an operator topping a token up does.
+        """
         with self._lock:
             state = self._token(value)
             state.expires_at = -1
-            state.total_available = max(state.total_available, 500_000)
+            if state.total_available < QUOTA_PER_UNIT:
+                state.total_granted = state.total_used + QUOTA_PER_UNIT
 
     def exhaust_token(self, value: str) -> None:
-        """From now on the token has no quota left (new-api: the same 401)."""
+        """From now on the token has no quota left (new-api: the same 401).
+
+        All it was granted counts as used, and an unlimited token becomes limited.
+        """
         with self._lock:
-            self._token(value).total_available = 0
+            state = self._token(value)
+            state.total_used = state.total_granted
+            state.unlimited = False
+
+    def set_usage(
+        self,
+        value: str,
+        *,
+        granted: int | None = None,
+        used: int | None = None,
+        unlimited: bool | None = None,
+        expires_at: int | None = None,
+    ) -> None:
+        """Change a token's account in quota units (500,000 = 1 USD); None keeps a field.
+
+        `expires_at` is Unix seconds, or 0 for never (as the usage route reports it).
+        Available is `granted - used`; an unlimited token is never exhausted. Safe
+        while the server runs: the next request sees the new account.
+        """
+        for name, number in (("granted", granted), ("used", used), ("expires_at", expires_at)):
+            if number is not None and (isinstance(number, bool) or not isinstance(number, int)):
+                raise TypeError(f"{name} must be an int, not {number!r}")
+        with self._lock:
+            state = self._token(value)
+            if granted is not None:
+                state.total_granted = granted
+            if used is not None:
+                state.total_used = used
+            if unlimited is not None:
+                state.unlimited = unlimited
+            if expires_at is not None:
+                state.expires_at = -1 if expires_at <= 0 else expires_at
 
     def visible_models(self, value: str) -> list[dict[str, Any]]:
         """The canonical models the token sees now (`make_model` dicts)."""
         with self._lock:
             return [dict(m) for m in self._models_of(self._token(value)).models]
+
+    # -- account routes
+
+    def set_usage_limit(self, count: int | None, window: float = 1200.0) -> None:
+        """Limit the usage route to `count` requests per `window` seconds (None: off).
+
+        new-api's "critical" limiter, per client address (one on loopback): a request
+        is refused with a bare 429 when `count` requests passed it in the last `window`
+        seconds; refused requests do not count towards later ones. The default is
+        the real gateway's, 20 per 1200 s. Starts with an empty memory.
+        """
+        if count is not None and count < 1:
+            raise ValueError("count must be at least 1 (or None for no limit)")
+        if window <= 0:
+            raise ValueError("window must be positive")
+        with self._lock:
+            self._state.limiter = _Limiter(count, float(window))
+
+    def usage_requests(self) -> list[float]:
+        """When (`usage_clock` time) each usage-route request that was answered 200 arrived."""
+        with self._lock:
+            return list(self._state.limited_answered)
+
+    def max_usage_in_window(self, window: float = 1200.0) -> int:
+        """The most usage-route requests, refused ones included, that arrived within
+        any `window` seconds (a half-open span, as the limiter counts): what a polite
+        client keeps at or below the limit."""
+        with self._lock:
+            times = sorted(self._state.limited_arrivals)
+        best = start = 0
+        for end, moment in enumerate(times):
+            while moment - times[start] >= window:
+                start += 1
+            best = max(best, end - start + 1)
+        return best
+
+    def set_pricing(
+        self,
+        models: Iterable[Mapping[str, Any]],
+        group_ratio: Mapping[str, float | int | str | JsonNumber] | None = None,
+        *,
+        usable_group: Mapping[str, str] | None = None,
+    ) -> None:
+        """Replace new-api's `/api/pricing` list: one dict per model, as new-api sends it.
+
+        Missing keys get new-api's usual values (`quota_type` 0, `model_price` 0,
+        `completion_ratio` 1, `enable_groups` ["default"], `supported_endpoint_types`
+        ["openai"], empty `owner_by`, `description`, `tags`, `vendor_id` 0; a missing
+        `model_ratio` is the 37.5 "no price set"). A number given as a string, such
+        as "0.0375", is sent as exactly that JSON number. `group_ratio` defaults to 1
+        for every group the entries enable; `usable_group` to a description of each.
+        """
+        self._new_api.set_pricing(models, group_ratio, usable_group=usable_group)
+
+    def hide_pricing(self, status: int | None) -> None:
+        """Hide new-api's pricing page: 403 "pricing is disabled", 401 login needed;
+        None shows it again."""
+        self._new_api.hide_pricing(status)
+
+    @property
+    def _new_api(self) -> NewApiWire:
+        wire = self._wires[NewApiWire.name]
+        assert isinstance(wire, NewApiWire)
+        return wire
 
     def _token(self, value: str) -> _IssuedKey:
         try:
@@ -633,9 +787,25 @@ class GatewaySimulator(LoopbackServer):
             fp = fingerprint(token_value)
             return sum(1 for entry in self._state.log if entry.token == fp)
 
+    def polls(self, token_value: str | None = None) -> int:
+        """Requests for a models list (any format's models routes), for one token or (None)
+        in total: the count a poll adds one to, whatever else the monitor asks for."""
+        paths = frozenset().union(*(wire.models_paths for wire in WIRE_FORMATS.values()))
+        fp = None if token_value is None else fingerprint(token_value)
+        with self._lock:
+            return sum(
+                1
+                for entry in self._state.log
+                if entry.path in paths and (fp is None or entry.token == fp)
+            )
+
     def reset_requests(self) -> None:
+        """Forget the request log, `usage_requests` and the usage-route arrivals behind
+        `max_usage_in_window`; the limiter keeps its memory, as the gateway would."""
         with self._lock:
             self._state.log.clear()
+            self._state.limited_arrivals.clear()
+            self._state.limited_answered.clear()
 
     # -- serving (on handler threads)
 
@@ -644,8 +814,14 @@ class GatewaySimulator(LoopbackServer):
         request = WireRequest.parse(handler.command, handler.path, handler.headers.items())
         token = wire.token(request)
         arrival = _Arrival(request.path, None if token is None else fingerprint(token))
+        limited = request.path in wire.limited_paths
+        now = self.usage_clock() if limited else 0.0
+        admitted = True
         with self._lock:
             self._state.log.append(arrival)
+            if limited:
+                self._state.limited_arrivals.append(now)
+                admitted = self._state.limiter.admit(now)
         fault = self._take_fault(token) if request.path in wire.models_paths else None
         if self._pause(self.latency):
             handler.close_connection = True
@@ -664,12 +840,16 @@ class GatewaySimulator(LoopbackServer):
             response = WireResponse(
                 fault.status or 200, fault.body_bytes, fault.content_type, fault.header_items
             )
+        elif limited and not admitted:
+            response = wire.too_many_requests()
         else:
             response = self._answer(wire, request, token)
             if fault is not None and fault.header_items:
                 response = response._replace(headers=response.headers + fault.header_items)
         with self._lock:
             arrival.status = response.status
+            if limited and response.status == 200:
+                self._state.limited_answered.append(now)
         self._write(handler, response, fault)
 
     def _answer(
@@ -685,6 +865,10 @@ class GatewaySimulator(LoopbackServer):
                 models=self._models_of(state),
                 expires_at=-1 if state is None else state.expires_at,
                 total_available=0 if state is None else state.total_available,
+                total_granted=0 if state is None else state.total_granted,
+                total_used=0 if state is None else state.total_used,
+                unlimited=state is not None and state.unlimited,
+                default_models=self._state.groups.get("default", EMPTY),
             )
             seed = self._rng.getrandbits(64)
         return wire.respond(request, caller, random.Random(seed))

@@ -15,11 +15,14 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import math
+import re
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from http import HTTPStatus
 from random import Random
 from typing import Any, ClassVar, Generic, NamedTuple, TypeVar
@@ -98,6 +101,104 @@ def encode(body: bytes | str | Mapping[str, Any] | list[Any]) -> bytes:
     if isinstance(body, str):
         return body.encode()
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+# How Go's encoding/json escapes a string beyond plain JSON: HTML characters and the two
+# line separators JavaScript treats as newlines.
+_GO_ESCAPES = str.maketrans(
+    {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+)
+_JSON_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
+
+
+def go_float(value: float) -> str:
+    """A float as Go's encoding/json writes it: `1` not `1.0`, `1e-7` not `1e-07`.
+
+    Go gateways (new-api, one-api) send the shortest text that reads back as the same
+    float, in plain notation between 1e-6 and 1e21; a client must cope with `1` where
+    Python would write `1.0`.
+    """
+    if not math.isfinite(value):
+        raise ValueError(f"JSON has no {value!r}")
+    if value == 0:
+        return "-0" if math.copysign(1.0, value) < 0 else "0"
+    text = repr(value)
+    if abs(value) < 1e-6 or abs(value) >= 1e21:
+        mantissa, _, exponent = text.partition("e")
+        sign, digits = exponent[0], exponent[1:].lstrip("0") or "0"
+        return f"{mantissa}e{sign}{digits}" if sign == "-" else text
+    plain = format(Decimal(text), "f")
+    return plain.rstrip("0").rstrip(".") if "." in plain else plain
+
+
+@dataclass(frozen=True, slots=True)
+class JsonNumber:
+    """A number kept as its JSON text, so `"0.0375"` goes out as 0.0375 and never as the
+    nearest float's expansion. `go_json` writes the text verbatim."""
+
+    text: str
+
+    def __post_init__(self) -> None:
+        if not _JSON_NUMBER.fullmatch(self.text):
+            raise ValueError(f"not a JSON number: {self.text!r}")
+
+    @classmethod
+    def of(cls, value: JsonNumber | int | float | Decimal | str) -> JsonNumber:
+        """Ints and Decimals as written, floats as Go writes them, strings verbatim."""
+        if isinstance(value, JsonNumber):
+            return value
+        if isinstance(value, bool):
+            raise TypeError(f"a number, not {value!r}")
+        if isinstance(value, int | Decimal):
+            return cls(str(value))
+        if isinstance(value, float):
+            return cls(go_float(value))
+        if isinstance(value, str):
+            return cls(value.strip())
+        raise TypeError(f"a number, not {type(value).__name__}")
+
+
+def go_json(value: Any) -> bytes:
+    """Compact JSON as a Go gateway's encoding/json writes it.
+
+    Floats go through `go_float`, `JsonNumber` and `Decimal` text is written as is, and
+    strings escape `<`, `>` and `&` as Go does. Mappings keep their order: a caller
+    sorts the keys of what Go held as a map and keeps struct fields in declared order.
+    """
+    out: list[str] = []
+    _write_go(value, out)
+    return "".join(out).encode()
+
+
+def _write_go(value: Any, out: list[str]) -> None:
+    if value is None:
+        out.append("null")
+    elif value is True or value is False:
+        out.append("true" if value else "false")
+    elif isinstance(value, JsonNumber):
+        out.append(value.text)
+    elif isinstance(value, int | float | Decimal):
+        out.append(JsonNumber.of(value).text)
+    elif isinstance(value, str):
+        out.append(json.dumps(value, ensure_ascii=False).translate(_GO_ESCAPES))
+    elif isinstance(value, Mapping):
+        out.append("{")
+        for i, (key, item) in enumerate(value.items()):
+            if i:
+                out.append(",")
+            _write_go(str(key), out)
+            out.append(":")
+            _write_go(item, out)
+        out.append("}")
+    elif isinstance(value, list | tuple):
+        out.append("[")
+        for i, item in enumerate(value):
+            if i:
+                out.append(",")
+            _write_go(item, out)
+        out.append("]")
+    else:
+        raise TypeError(f"cannot write {type(value).__name__} as JSON")
 
 
 def fingerprint(token: str) -> str:
@@ -241,6 +342,11 @@ class Caller:
     `token` is the credential as the format read it (None: none sent). `models` is what
     the caller may see: its token's models, or for an unknown token the "default"
     group, which is what formats without auth (OpenRouter, Ollama) serve to anyone.
+
+    The account fields are new-api's token row in quota units: `expires_at` is Unix
+    seconds or -1 for never (the table's value; the usage route sends 0 for it).
+    `default_models` is the "default" group whoever asks, for public pages such as
+    new-api's pricing.
     """
 
     token: str | None
@@ -250,6 +356,10 @@ class Caller:
     models: ModelSet
     expires_at: int = -1
     total_available: int = 0
+    total_granted: int = 0
+    total_used: int = 0
+    unlimited: bool = False
+    default_models: ModelSet = EMPTY
 
     @property
     def refused(self) -> bool:
@@ -274,6 +384,9 @@ class WireFormat(ABC, Generic[P]):
     base_path: ClassVar[str] = "/v1"
     # The routes that list models: the only ones faults apply to.
     models_paths: ClassVar[frozenset[str]] = frozenset({"/v1/models"})
+    # The routes behind the gateway's strict per-address limiter (new-api's "critical"
+    # one); the simulator counts them with `GatewaySimulator.set_usage_limit`.
+    limited_paths: ClassVar[frozenset[str]] = frozenset()
 
     def token(self, request: WireRequest) -> str | None:
         return bearer(request.header("Authorization"))
@@ -307,6 +420,10 @@ class WireFormat(ABC, Generic[P]):
 
     def not_found(self, request: WireRequest) -> WireResponse:
         return self.error(404, f"Invalid URL ({request.method} {request.path})")
+
+    def too_many_requests(self) -> WireResponse:
+        """What the limiter of `limited_paths` sends: new-api's is a bare 429, no body."""
+        return WireResponse(429, b"", None)
 
     def default_message(self, status: int) -> str:
         """The message of a `Fault.http` given none."""

@@ -2,6 +2,11 @@
 
 Each permission carries a random id on every request: exactly the noise a parser must
 drop. The model is pre-encoded around that id, so only the id is formatted per request.
+
+Also the OpenAI-style billing routes one-api introduced and new-api kept, answered from
+the token's account: `GET /v1/dashboard/billing/subscription` and `.../usage` (with or
+without `/v1`). They sit behind the same token check as the models list, so an expired
+or exhausted token gets the same 401.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from monitor.sim.wire.base import (
     WireResponse,
     encode,
     gateway_error,
+    go_json,
     json_response,
     request_id,
 )
@@ -25,11 +31,53 @@ from monitor.sim.wire.openai import GATEWAY_PATHS, invalid_url, openai_entry
 
 _Fragment = tuple[bytes, bytes]  # the model's JSON before and after the permission id
 
+# Quota units per US dollar in one-api and new-api.
+QUOTA_PER_UNIT = 500_000
+# The dollar limit both report for a token with unlimited quota.
+UNLIMITED_USD = 100_000_000
+SUBSCRIPTION_PATHS = frozenset(
+    {"/v1/dashboard/billing/subscription", "/dashboard/billing/subscription"}
+)
+BILLING_USAGE_PATHS = frozenset({"/v1/dashboard/billing/usage", "/dashboard/billing/usage"})
+BILLING_PATHS = SUBSCRIPTION_PATHS | BILLING_USAGE_PATHS
+
+
+def billing_response(
+    wire: WireFormat[Any], request: WireRequest, caller: Caller
+) -> WireResponse | None:
+    """The billing route's answer in dollars, or None when `request` is not for one.
+
+    Limits are the granted quota (available plus used) in dollars, or `UNLIMITED_USD`;
+    the usage is the used quota in cents. Both are Go floats (`1`, not `1.0`).
+    """
+    if request.path not in BILLING_PATHS:
+        return None
+    refusal = wire.refuse(request, caller)
+    if refusal is not None:
+        return refusal
+    if request.path in BILLING_USAGE_PATHS:
+        cents = caller.total_used / QUOTA_PER_UNIT * 100
+        return WireResponse(200, go_json({"object": "list", "total_usage": cents}))
+    limit = float(UNLIMITED_USD) if caller.unlimited else caller.total_granted / QUOTA_PER_UNIT
+    body = {
+        "object": "billing_subscription",
+        "has_payment_method": True,
+        "soft_limit_usd": limit,
+        "hard_limit_usd": limit,
+        "system_hard_limit_usd": limit,
+        "access_until": max(caller.expires_at, 0),
+    }
+    return WireResponse(200, go_json(body))
+
 
 class OneApiWire(WireFormat[tuple[_Fragment, ...]]):
     name = "one-api"
     models_paths = GATEWAY_PATHS
     error_type = "one_api_error"
+
+    def respond(self, request: WireRequest, caller: Caller, rng: Random) -> WireResponse:
+        billing = billing_response(self, request, caller)
+        return billing if billing is not None else super().respond(request, caller, rng)
 
     def prepare(self, models: Sequence[Mapping[str, Any]]) -> tuple[_Fragment, ...]:
         return tuple(_fragment(model) for model in models)
