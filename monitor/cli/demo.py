@@ -1,7 +1,8 @@
 """`model-monitor demo`: the whole pipeline on loopback, with nothing to configure.
 
 A simulated new-api gateway serves two tokens; between cycles the demo changes what
-they may use, expires a token and renews it. Detection, the outbox and both first
+they may use, brings a token's expiry near, spends most of its quota, expires the other
+token and renews it. Detection, the outbox and both first
 channels (stdout and a signed webhook) run exactly as in production.
 """
 
@@ -50,6 +51,7 @@ def _demo_config(base_url: str, webhook_url: str, alpha: str, beta: str) -> Conf
         ],
         refetch_delay=0.2,
         retry_schedule=(0.5, 1.0, 2.0),
+        budget_interval=0.0,  # every cycle, to show the warnings; the default is 6 h
     )
 
 
@@ -66,6 +68,7 @@ def run_demo(pause: float = 0.6) -> None:
         gateway.set_group("default", BASE_MODELS)
         gateway.add_token(alpha, group="default")
         gateway.add_token(beta, group="default")
+        gateway.set_usage(alpha, granted=100 * _QUOTA_PER_USD, used=40 * _QUOTA_PER_USD)
         checker = Checker(config, db)
         channels = build_channels(config)
         dispatcher = Dispatcher(config, db, channels)
@@ -94,6 +97,10 @@ def run_demo(pause: float = 0.6) -> None:
             "default", [*BASE_MODELS, make_model("gpt-5", ("openai", "openai-response"))]
         )
         step("the gateway adds gpt-5 (new models are reported at once)")
+
+        soon = int(time.time()) + 5 * 86400
+        gateway.set_usage(alpha, expires_at=soon, used=95 * _QUOTA_PER_USD)
+        step("team-alpha now expires in 5 days and has $5 of $100 left (warned once each)")
 
         changed = [m for m in BASE_MODELS if m["id"] not in ("gpt-3.5-turbo",)]
         changed = [
@@ -131,6 +138,9 @@ def run_demo(pause: float = 0.6) -> None:
         db.close()
     elapsed = time.monotonic() - started
     click.echo(f"\ndone in {elapsed:.1f}s. Next: `model-monitor init` writes a starter config.")
+
+
+_QUOTA_PER_USD = 500_000  # new-api's quota units
 
 
 def _describe(token: CheckReport) -> str:

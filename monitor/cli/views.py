@@ -9,13 +9,14 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from monitor.config import Config
+from monitor.core.budget import dollars
 from monitor.core.clock import rfc3339, utcnow
 from monitor.core.printable import printable, printable_data
 from monitor.core.records import DeliveryState, ModelRecord
 from monitor.events.grouping import summarize
 
 if TYPE_CHECKING:
-    pass
+    from monitor.store.budgets import BudgetRecord
 
 from monitor.cli.app import (
     DELIVERY_STATES,
@@ -201,6 +202,7 @@ def status(app: App, fmt: str) -> None:
     from dataclasses import asdict
 
     from monitor.cli.output import emit
+    from monitor.store.budgets import budget_records
     from monitor.store.queries import delivery_counts, disabled_channels, status_records
 
     db = app.read_db(app.optional_config())
@@ -208,8 +210,10 @@ def status(app: App, fmt: str) -> None:
         statuses = status_records(session)
         counts = delivery_counts(session)
         disabled = disabled_channels(session)
+        budgets = budget_records(session)
     rows = []
     for s in statuses:
+        budget = budgets.get(s.token)
         since = f" since {rfc3339(s.failing_since)}" if s.failing_since else ""
         health = f"failing{since}" if s.failing else "ok"
         rows.append(
@@ -222,11 +226,13 @@ def status(app: App, fmt: str) -> None:
                 s.last_outcome,
                 s.model_count,
                 health,
+                _remaining(budget),
+                _expires(budget),
             ]
         )
     counts = {state: counts.get(state, 0) for state in DELIVERY_STATES} | counts
     records = {
-        "tokens": [asdict(s) for s in statuses],
+        "tokens": [asdict(s) | {"budget": _budget_json(budgets.get(s.token))} for s in statuses],
         "deliveries": counts,
         "disabled_channels": [
             {"channel": c.channel, "disabled_at": c.disabled_at, "reason": c.reason}
@@ -235,7 +241,18 @@ def status(app: App, fmt: str) -> None:
     }
     emit(
         fmt,
-        ["source", "flavor", "token", "fingerprint", "last check", "outcome", "models", "health"],
+        [
+            "source",
+            "flavor",
+            "token",
+            "fingerprint",
+            "last check",
+            "outcome",
+            "models",
+            "health",
+            "remaining",
+            "expires",
+        ],
         rows,
         records,
     )
@@ -305,3 +322,37 @@ def report(app: App, html_path: str, source: str | None, days: int) -> None:
         f"wrote {html_path}: {len(view.matrices)} source(s), {events} event(s) "
         f"in the last {days} days"
     )
+
+
+def _remaining(record: BudgetRecord | None) -> str | None:
+    """ "$4.20 of $50.00", "unlimited", or None when the budget was never read."""
+    budget = record.budget if record is not None else None
+    if budget is None:
+        return None
+    if budget.unlimited:
+        return "unlimited"
+    if budget.remaining is None:
+        return None
+    left = dollars(budget.remaining)
+    return f"{left} of {dollars(budget.granted)}" if budget.granted is not None else left
+
+
+def _expires(record: BudgetRecord | None) -> str | None:
+    budget = record.budget if record is not None else None
+    if budget is None:
+        return None
+    return "never" if budget.expires_at is None else rfc3339(budget.expires_at)
+
+
+def _budget_json(record: BudgetRecord | None) -> dict[str, object] | None:
+    """A token's last budget read for `status --format json`: None when never read."""
+    if record is None:
+        return None
+    out: dict[str, object] = {
+        "checked_at": record.checked_at,
+        "ok_at": record.ok_at,
+        "error": record.last_error,
+    }
+    if record.budget is not None:
+        out |= record.budget.to_json()
+    return out

@@ -19,6 +19,7 @@ import re
 import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, TypeGuard, TypeVar
 from urllib.parse import urlsplit
@@ -39,7 +40,8 @@ from monitor.config.model import (
 )
 from monitor.config.options import CHANNEL_KEYS, MONITOR_KEYS, SOURCE_KEYS, TOKEN_KEYS
 from monitor.config.timing import Digest, QuietHours
-from monitor.core.records import EventType
+from monitor.core.budget import QuotaWarning
+from monitor.core.records import ChangeType, EventType
 
 # What a channel may subscribe to: every event but the sample `notify-test` sends.
 EVENT_TYPES: tuple[str, ...] = tuple(t.value for t in EventType if t is not EventType.TEST)
@@ -286,6 +288,14 @@ class _Loader:
             listen=listen,
             listen_username=username,
             listen_password=password,
+            budget_interval=table.duration(
+                "budget_interval", defaults.budget_interval, allow_zero=True
+            ),
+            prices_interval=table.duration(
+                "prices_interval", defaults.prices_interval, allow_zero=True
+            ),
+            expiry_warning=table.warnings("expiry_warning", defaults.expiry_warning),
+            quota_warning=table.quota_warning("quota_warning") or defaults.quota_warning,
         )
 
     @staticmethod
@@ -362,6 +372,9 @@ class _Loader:
             explain_auth=table.boolean("explain_auth", True) is not False,
             ignore_fields=table.globs("ignore_fields"),
             thresholds=table.thresholds("thresholds"),
+            budget_interval=table.duration("budget_interval", None, allow_zero=True),
+            prices_interval=table.duration("prices_interval", None, allow_zero=True),
+            budget_rate_limit=table.integer("budget_rate_limit", 18, minimum=1),
         )
 
     # -- [[tokens]] ----------------------------------------------------------------------
@@ -384,11 +397,17 @@ class _Loader:
                     "add that channel, fix the name, or remove channels to use every channel",
                 )
         secret = table.secret("token", required=True)
+        group = table.string("group", None)
+        if group == "":
+            table.problem("group", 'is empty; write the new-api group, e.g. group = "vip"')
         return TokenConfig(
             name=table.name,
             source=source or "",
             secret=secret or Secret(""),
             channels=None if wanted is None else tuple(dict.fromkeys(wanted)),
+            group=group or None,
+            expiry_warning=table.warnings("expiry_warning", None),
+            quota_warning=table.quota_warning("quota_warning"),
         )
 
     # -- [[channels]] --------------------------------------------------------------------
@@ -423,6 +442,17 @@ class _Loader:
                 )
         if events == ():
             table.problem("events", "is empty; remove the key to receive every event")
+        changes = table.strings("changes", None)
+        kinds = [str(kind) for kind in ChangeType]
+        for change in changes or ():
+            if change not in kinds:
+                table.problem(
+                    "changes",
+                    f"unknown change type {_show(change)}{_suggest(change, kinds)} "
+                    f"(valid: {', '.join(kinds)})",
+                )
+        if changes == ():
+            table.problem("changes", "is empty; remove the key to receive every change")
         defaults = ChannelConfig(name="", type="")
         values = self._options(table, options or {})
         if kind is not None and kind in channels:
@@ -434,6 +464,7 @@ class _Loader:
             events=tuple(dict.fromkeys(events)) if events else defaults.events,
             models=table.globs("models"),
             exclude_models=table.globs("exclude_models"),
+            changes=tuple(dict.fromkeys(changes)) if changes else None,
             options=values,
             digest=table.parsed("digest", Digest.parse),
             quiet_hours=table.parsed("quiet_hours", QuietHours.parse),
@@ -662,6 +693,38 @@ class _Table:
             except ValueError as exc:
                 self.problem(f"{key}[{i}]", f'{_reason(item, exc)}; write e.g. "5m"')
         return tuple(result)
+
+    def warnings(self, key: str, default: _D) -> tuple[float, ...] | _D:
+        """Durations before an expiry, each > 0: ["7d", "1d"]; [] warns never."""
+        if not self.has(key):
+            return default
+        found = self.durations(key, ())
+        if any(seconds <= 0 for seconds in found):
+            self.problem(key, 'must be durations greater than 0, e.g. ["7d", "1d"]')
+            return default
+        return tuple(sorted(set(found), reverse=True))
+
+    def quota_warning(self, key: str) -> QuotaWarning | None:
+        """ "10%" of the granted quota, or an amount in US dollars (5, "2.50")."""
+        value = self._get(key)
+        if value is _MISSING:
+            return None
+        text = str(value).strip() if isinstance(value, str | int | float) else ""
+        if isinstance(value, bool):
+            text = ""
+        percent = text.endswith("%")
+        try:
+            amount = Decimal(text.removesuffix("%").strip().removeprefix("$"))
+        except InvalidOperation:
+            amount = Decimal("NaN")
+        if not amount.is_finite() or amount < 0 or (percent and amount > 100):
+            self.problem(
+                key,
+                f"{_show(value)} is not a share of the granted quota or an amount; write e.g. "
+                f'{key} = "10%" or {key} = 5 (US dollars)',
+            )
+            return None
+        return QuotaWarning(percent=amount) if percent else QuotaWarning(None, amount)
 
     def size(self, key: str, default: int) -> int:
         value = self._get(key)

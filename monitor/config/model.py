@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from monitor.config.timing import DeliveryWindow
+from monitor.core.budget import BudgetPolicy, QuotaWarning
 
 # Standard Webhooks' example retry schedule, minus the immediate first try.
 DEFAULT_RETRY_SCHEDULE: tuple[float, ...] = (
@@ -104,6 +105,12 @@ class MonitorSettings:
     # Basic auth for everything the listener serves but /healthz (probes stay open).
     listen_username: str | None = None
     listen_password: Secret | None = field(default=None, repr=False)
+    # A token's budget and expiry (new-api, one-api): how often they are read, and when
+    # they are worth a warning (monitor.events.budget). Tokens may override the warnings.
+    budget_interval: float = 6 * 3600.0  # 0: with every check
+    prices_interval: float = 3600.0
+    expiry_warning: tuple[float, ...] = (7 * 86400.0, 86400.0)
+    quota_warning: QuotaWarning = field(default_factory=QuotaWarning)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +124,10 @@ class SourceConfig:
     explain_auth: bool = True  # new-api: after a 401, ask /api/usage/token/ why
     ignore_fields: tuple[str, ...] = ()  # globs of field names never stored or compared
     thresholds: tuple[tuple[str, float], ...] = ()  # (field glob, smallest relative change)
+    budget_interval: float | None = None  # None: [monitor]'s
+    prices_interval: float | None = None  # None: [monitor]'s
+    # Reads of the budget route per 20 minutes, all tokens together: new-api allows 20.
+    budget_rate_limit: int = 18
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +136,9 @@ class TokenConfig:
     source: str
     secret: Secret
     channels: tuple[str, ...] | None = None  # None: every channel
+    group: str | None = None  # its new-api group, for the prices it pays
+    expiry_warning: tuple[float, ...] | None = None  # None: [monitor]'s
+    quota_warning: QuotaWarning | None = None  # None: [monitor]'s
 
     @property
     def fingerprint(self) -> str:
@@ -135,9 +149,16 @@ class TokenConfig:
 class ChannelConfig:
     name: str
     type: str
-    events: tuple[str, ...] = ("models.changed", "token.failing", "token.recovered")
+    events: tuple[str, ...] = (
+        "models.changed",
+        "token.failing",
+        "token.recovered",
+        "token.expiring",
+        "token.quota_low",
+    )
     models: tuple[str, ...] = ()  # include globs; empty: all
     exclude_models: tuple[str, ...] = ()
+    changes: tuple[str, ...] | None = None  # change types of models.changed; None: all
     options: Mapping[str, Any] = field(default_factory=dict)  # type-specific, secrets as Secret
     digest: str | None = None  # "hourly" or "daily@09:00": batch events into one message
     quiet_hours: str | None = None  # "22:00-07:00": hold deliveries (never detection)
@@ -166,6 +187,26 @@ class Config:
 
     def channel(self, name: str) -> ChannelConfig:
         return next(c for c in self.channels if c.name == name)
+
+    def budget_policy(self, token: TokenConfig) -> BudgetPolicy:
+        """When the token's budget is worth a warning: its own settings, else [monitor]'s."""
+        settings = self.monitor
+        return BudgetPolicy(
+            expiry=settings.expiry_warning
+            if token.expiry_warning is None
+            else token.expiry_warning,
+            quota=token.quota_warning or settings.quota_warning,
+        )
+
+    def budget_interval(self, source: SourceConfig) -> float:
+        if source.budget_interval is not None:
+            return source.budget_interval
+        return self.monitor.budget_interval
+
+    def prices_interval(self, source: SourceConfig) -> float:
+        if source.prices_interval is not None:
+            return source.prices_interval
+        return self.monitor.prices_interval
 
     def channels_for(self, token: TokenConfig) -> tuple[ChannelConfig, ...]:
         if token.channels is None:

@@ -28,7 +28,13 @@ class Key:
 
 
 DURATION = "duration"
-EVENTS = ["models.changed", "token.failing", "token.recovered"]
+EVENTS = [
+    "models.changed",
+    "token.failing",
+    "token.recovered",
+    "token.expiring",
+    "token.quota_low",
+]
 
 MONITOR: tuple[Key, ...] = (
     Key(
@@ -147,6 +153,34 @@ MONITOR: tuple[Key, ...] = (
         default_text="no auth",
         secret=True,
     ),
+    Key(
+        "budget_interval",
+        f"{DURATION}, may be 0",
+        "How often each token's remaining quota and expiry are read (new-api: "
+        "GET /api/usage/token/; one-api: the billing routes); 0 reads them with every check.",
+        default="6h",
+    ),
+    Key(
+        "prices_interval",
+        f"{DURATION}, may be 0",
+        "How often a source's prices are read (new-api: GET /api/pricing); 0 reads them "
+        "with every check.",
+        default="1h",
+    ),
+    Key(
+        "expiry_warning",
+        "list of durations > 0",
+        "token.expiring is sent once as a token's expiry comes within each of these; a "
+        "renewal starts again. [] never warns.",
+        default=["7d", "1d"],
+    ),
+    Key(
+        "quota_warning",
+        'percentage of the granted quota ("10%") or an amount in US dollars (5)',
+        "token.quota_low is sent once when the remaining quota falls below this; a top-up "
+        "above it re-arms the warning. Unlimited tokens never warn.",
+        default="10%",
+    ),
 )
 
 SOURCES: tuple[Key, ...] = (
@@ -207,6 +241,25 @@ SOURCES: tuple[Key, ...] = (
         "add up against what was last reported.",
         default_text="every change counts",
     ),
+    Key(
+        "budget_interval",
+        f"{DURATION}, may be 0",
+        "Overrides [monitor] budget_interval for this source.",
+        default_text="[monitor] budget_interval",
+    ),
+    Key(
+        "prices_interval",
+        f"{DURATION}, may be 0",
+        "Overrides [monitor] prices_interval for this source.",
+        default_text="[monitor] prices_interval",
+    ),
+    Key(
+        "budget_rate_limit",
+        "integer >= 1",
+        "At most this many budget reads per 20 minutes for all tokens of the source "
+        "together; new-api allows 20 per client address. The stalest tokens go first.",
+        default=18,
+    ),
 )
 
 TOKENS: tuple[Key, ...] = (
@@ -234,6 +287,24 @@ TOKENS: tuple[Key, ...] = (
         "list of [[channels]] names",
         "The channels that hear about this token; [] records history and notifies no one.",
         default_text="every channel",
+    ),
+    Key(
+        "group",
+        "string",
+        "The token's new-api group: its price changes are reported at that group's ratio.",
+        default_text="base prices",
+    ),
+    Key(
+        "expiry_warning",
+        "list of durations > 0",
+        "Overrides [monitor] expiry_warning for this token.",
+        default_text="[monitor] expiry_warning",
+    ),
+    Key(
+        "quota_warning",
+        'percentage ("10%") or US dollars (5)',
+        "Overrides [monitor] quota_warning for this token.",
+        default_text="[monitor] quota_warning",
     ),
 )
 
@@ -269,6 +340,14 @@ CHANNELS: tuple[Key, ...] = (
         "Changes to models matching one of these globs never reach the channel.",
         default=[],
         default_text="none",
+    ),
+    Key(
+        "changes",
+        "list of change types",
+        "Only these kinds of change reach the channel (added, removed, "
+        "endpoint_types_changed, field_changed, price_changed, group_ratio_changed): "
+        'e.g. ["price_changed", "group_ratio_changed"] for the people who pay.',
+        default_text="every change",
     ),
     Key(
         "digest",

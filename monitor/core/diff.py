@@ -35,6 +35,8 @@ TYPE_ORDER: dict[ChangeType, int] = {
     ChangeType.REMOVED: 1,
     ChangeType.ENDPOINT_TYPES_CHANGED: 2,
     ChangeType.FIELD_CHANGED: 3,
+    ChangeType.PRICE_CHANGED: 4,
+    ChangeType.GROUP_RATIO_CHANGED: 5,
 }
 
 _EMPTY: frozenset[str] = frozenset()

@@ -15,6 +15,8 @@ from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any
 
+from monitor.core.budget import Budget
+
 # A field value as the diff sees it: JSON scalars, or tuples of them (lists are frozen
 # into tuples so records stay hashable).
 FieldValue = Any
@@ -253,6 +255,14 @@ class ChangeType(StrEnum):
     REMOVED = "removed"
     ENDPOINT_TYPES_CHANGED = "endpoint_types_changed"
     FIELD_CHANGED = "field_changed"
+    # Prices in common units (monitor.core.prices): before/after are (name, decimal
+    # text) pairs, e.g. (("input", "2.5"), ("output", "10")); `group` the token's group.
+    PRICE_CHANGED = "price_changed"
+    # A new-api group's ratio: `group` names it, before/after are decimal texts; no model.
+    GROUP_RATIO_CHANGED = "group_ratio_changed"
+
+
+PRICE_UNIT = "USD per 1M tokens (request: USD per request)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,6 +282,7 @@ class Change:
     gained: tuple[str, ...] = ()
     lost: tuple[str, ...] = ()
     tokens: tuple[str, ...] = ()
+    group: str | None = None  # price changes: the tokens' new-api group (None: base prices)
 
     def key(self) -> tuple[Any, ...]:
         """Identity of the change itself, regardless of which tokens saw it."""
@@ -284,6 +295,7 @@ class Change:
             self.after,
             self.gained,
             self.lost,
+            self.group,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -306,6 +318,16 @@ class Change:
             percent = percent_change(self.before, self.after)
             if percent is not None:
                 out["percent"] = percent
+        elif self.type is ChangeType.PRICE_CHANGED:
+            out["group"] = self.group
+            out["before"] = dict(self.before or ())
+            out["after"] = dict(self.after or ())
+            out["unit"] = PRICE_UNIT
+        elif self.type is ChangeType.GROUP_RATIO_CHANGED:
+            del out["model"]
+            out["group"] = self.group
+            out["before"] = self.before
+            out["after"] = self.after
         return out
 
 
@@ -313,6 +335,8 @@ class EventType(StrEnum):
     MODELS_CHANGED = "models.changed"
     TOKEN_FAILING = "token.failing"  # noqa: S105 - not a password
     TOKEN_RECOVERED = "token.recovered"  # noqa: S105
+    TOKEN_EXPIRING = "token.expiring"  # noqa: S105
+    TOKEN_QUOTA_LOW = "token.quota_low"  # noqa: S105
     TEST = "test"
 
 
@@ -352,6 +376,9 @@ class Event:
     error: FetchError | None = None
     # (token, what is unusual about its changes), e.g. a mass removal; said plainly.
     notices: tuple[tuple[str, str], ...] = ()
+    # token.expiring and token.quota_low: the budget read, and the threshold crossed.
+    budget: Budget | None = None
+    threshold: str | None = None
 
     @property
     def notice(self) -> str | None:
@@ -372,4 +399,8 @@ class Event:
             out["error"] = self.error.to_json()
         if self.notices:
             out["notice"] = self.notice
+        if self.budget is not None:
+            out["budget"] = self.budget.to_json()
+            if self.threshold is not None:
+                out["budget"]["threshold"] = self.threshold
         return out

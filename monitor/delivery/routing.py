@@ -41,7 +41,9 @@ def enqueue(session: Session, config: Config, event: Event, now: datetime) -> in
         if str(event.type) not in channel.events:
             continue
         tokens = {t.name for t in config.tokens if t.channels is None or channel.name in t.channels}
-        narrowed = filter_for_channel(event, tokens, channel.models, channel.exclude_models)
+        narrowed = filter_for_channel(
+            event, tokens, channel.models, channel.exclude_models, channel.changes
+        )
         if narrowed is None:
             continue
         state, due = channel.window.first(now)

@@ -4,8 +4,10 @@ examples under docs/. Built through the real grouping code, so they are what use
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
+from monitor.core.budget import Budget
 from monitor.core.records import (
     Change,
     ChangeType,
@@ -86,6 +88,38 @@ def token_recovered() -> Event:
     return event
 
 
+def token_expiring() -> Event:
+    budget = Budget(
+        Decimal(50),
+        Decimal("12.5"),
+        Decimal("37.5"),
+        expires_at=datetime(2026, 12, 2, 10, 0, tzinfo=UTC),
+    )
+    return Event(
+        id="evt_sample_expiring_0001",
+        type=EventType.TOKEN_EXPIRING,
+        occurred_at=OCCURRED_AT,
+        source=SOURCE,
+        tokens=("team-a",),
+        summary="team-a expires in 6 days (2026-12-02T10:00:00Z) on aiberm",
+        budget=budget,
+        threshold="7d",
+    )
+
+
+def token_quota_low() -> Event:
+    return Event(
+        id="evt_sample_quota_low_0001",
+        type=EventType.TOKEN_QUOTA_LOW,
+        occurred_at=OCCURRED_AT,
+        source=SOURCE,
+        tokens=("team-b",),
+        summary="team-b has $4.20 of $50.00 left (8%) on aiberm",
+        budget=Budget(Decimal(50), Decimal("45.8"), Decimal("4.2")),
+        threshold="10%",
+    )
+
+
 def sample_test(channel: str = "ops") -> Event:
     return Event(
         id="evt_sample_test",
@@ -110,5 +144,12 @@ def all_payloads() -> list[dict[str, Any]]:
     """One payload of every event type, for template checks."""
     return [
         e.to_payload()
-        for e in (models_changed(), token_failing(), token_recovered(), sample_test())
+        for e in (
+            models_changed(),
+            token_failing(),
+            token_recovered(),
+            token_expiring(),
+            token_quota_low(),
+            sample_test(),
+        )
     ]

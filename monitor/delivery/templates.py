@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +25,20 @@ from jinja2 import (
 )
 from jinja2.sandbox import SandboxedEnvironment
 
+from monitor.core.budget import dollars
+
 
 def mrkdwn(text: Any) -> str:
     """Escape for Slack mrkdwn: only &, < and > (HTML escaping is wrong there)."""
     return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def dollar_text(amount: Any) -> str:
+    """A payload's decimal text ("4.2") as money ("$4.20"); anything else as it is."""
+    try:
+        return dollars(Decimal(str(amount)))
+    except (InvalidOperation, ValueError):
+        return str(amount)
 
 
 def join_tokens(names: Any) -> str:
@@ -56,6 +67,7 @@ class Templates:
         )
         self.env.filters["tokens"] = join_tokens
         self.env.filters["mrkdwn"] = mrkdwn
+        self.env.filters["dollars"] = dollar_text
 
     def render(self, name: str, event: Mapping[str, Any], **context: Any) -> str:
         return self.env.get_template(name).render(event=event, **context)

@@ -185,13 +185,17 @@ def filter_for_channel(
     tokens: Collection[str] | None,
     include_globs: Collection[str] = (),
     exclude_globs: Collection[str] = (),
+    change_types: Collection[str] | None = None,
 ) -> Event | None:
     """The event as one channel should see it, or None if nothing is left for it.
 
     `tokens` are the tokens routed to the channel (None: all). For `models.changed`, a
     change stays if its model matches the include globs (empty: all) and no exclude glob
     (fnmatch, case-sensitive), and if at least one of its tokens is the channel's; its
-    tokens are narrowed to those, and the summary is recomputed. Token events are only
+    tokens are narrowed to those, and the summary is recomputed; with `change_types`, only
+    changes of those types stay (a finance channel hears about prices, an engineering
+    channel about models; a group ratio change has no model, so globs pass it). Token
+    events are only
     narrowed by token (globs are about models). `test` events pass through untouched.
     Returns the same object when nothing was filtered out.
     """
@@ -211,17 +215,21 @@ def filter_for_channel(
             return event
         if event.type is EventType.TOKEN_FAILING:
             summary = failing_summary(kept_tokens, event.error, event.source.name)
-        else:
+        elif event.type is EventType.TOKEN_RECOVERED:
             summary = recovered_summary(kept_tokens, event.source.name)
+        else:  # a budget event is about one token: kept whole or not at all
+            summary = event.summary
         return replace(event, tokens=kept_tokens, summary=summary)
 
     include = _glob_matcher(include_globs)
     exclude = _glob_matcher(exclude_globs)
     kept: list[Change] = []
     for change in event.changes:
-        if include is not None and not include(change.model):
+        if change_types is not None and str(change.type) not in change_types:
             continue
-        if exclude is not None and exclude(change.model):
+        if change.model and include is not None and not include(change.model):
+            continue
+        if change.model and exclude is not None and exclude(change.model):
             continue
         change_tokens = narrow(change.tokens)
         if allowed is not None and not change_tokens:

@@ -43,6 +43,7 @@ from monitor.events.grouping import CheckOutcome, build_events
 from monitor.events.guard import GuardState, Pending, observe
 from monitor.events.health import Health, next_health
 from monitor.events.thresholds import FieldPolicy
+from monitor.runtime.budgets import BudgetPass
 from monitor.runtime.caches import CycleCaches
 from monitor.sources.fetch import fetch_models, secret_forms
 from monitor.sources.registry import FLAVORS
@@ -118,6 +119,7 @@ class Checker:
         self.caches = caches if caches is not None else CycleCaches()
         self.snapshots = self.caches.snapshots
         self._fetch = fetch or partial(fetch_models, caches=self.caches.parsed)
+        self.budgets = BudgetPass(config, db, clock)
         self._clock = clock
         self._sleep = sleep
         # Called (from fetch threads) once per token fetched: `check`'s progress bar.
@@ -236,13 +238,26 @@ class Checker:
             return CycleReport(source.name, (), ())
         while True:
             try:
-                return self._record_cycle(source, tokens, results, started, dry_run=dry_run)
+                report = self._record_cycle(source, tokens, results, started, dry_run=dry_run)
+                break
             except _TokenFault as fault:
                 # The transaction rolled back whole; record again with that token's
                 # answer replaced by its failure, so the other tokens lose nothing.
                 if results[fault.index] is fault.error:
                     raise fault.cause from None
                 results[fault.index] = fault.error
+        if dry_run or self.cancelled.is_set():
+            return report
+        return replace(report, events=report.events + self._budgets_of(source, tokens))
+
+    def _budgets_of(self, source: SourceConfig, tokens: Sequence[TokenConfig]) -> tuple[Event, ...]:
+        """The budget pass (`monitor.runtime.budgets`), after the models are stored: its
+        failure is logged and costs nothing that was already recorded."""
+        try:
+            return self.budgets.run(source, tokens)
+        except Exception:
+            log.exception("source %s: the budget pass failed", source.name)
+            return ()
 
     def _record_cycle(
         self,

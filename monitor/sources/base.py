@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 
 from monitor.config.model import MonitorSettings, Secret, SourceConfig, TokenConfig
 from monitor.core.records import ErrorKind, ModelRecord
+from monitor.sources.budget import BudgetRoute
 from monitor.sources.interning import RecordTable
 
 
@@ -81,6 +82,9 @@ class Flavor(ABC):
     # it parsed before in any order (`monitor.sources.reordered`). Only for flavors
     # whose `parse` depends on the body alone and not on the order of that list.
     unordered_list: ClassVar[str | None] = None
+    # Where the gateway tells a token's quota and expiry (monitor.sources.budget); None:
+    # it does not, and budgets are not read.
+    budget_route: ClassVar[BudgetRoute | None] = None
 
     @classmethod
     def create(cls, registry: Mapping[str, type[Flavor]], records: RecordTable) -> Flavor:

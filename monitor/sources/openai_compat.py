@@ -20,8 +20,8 @@ from typing import Any, ClassVar
 from monitor.config.model import MonitorSettings, Secret, SourceConfig, TokenConfig
 from monitor.core.records import ModelRecord
 from monitor.sources.base import Flavor, InvalidResponse, Page, Request, json_type
+from monitor.sources.budget import BudgetRoute, explain_auth_failure
 from monitor.sources.interning import RecordTable
-from monitor.sources.usage import explain_auth_failure
 
 _ABSENT = object()
 
@@ -92,6 +92,7 @@ class OneApiFlavor(OpenAIFlavor):
     """one-api: `owned_by` is kept; no endpoint types."""
 
     name: ClassVar[str] = "one-api"
+    budget_route: ClassVar[BudgetRoute | None] = "billing"
     unordered_list: ClassVar[str | None] = "data"  # shuffled on every request
 
     def record(self, model_id: str, item: dict[str, Any]) -> ModelRecord:
@@ -107,6 +108,7 @@ class NewApiFlavor(OneApiFlavor):
     """
 
     name: ClassVar[str] = "new-api"
+    budget_route: ClassVar[BudgetRoute | None] = "usage"
 
     @classmethod
     def create(cls, registry: Mapping[str, type[Flavor]], records: RecordTable) -> Flavor:

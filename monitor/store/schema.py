@@ -121,6 +121,49 @@ class TokenState(Base):
     flavor: Mapped[str | None] = mapped_column(String(32))
 
 
+class BudgetCheck(Base):
+    """One read of one token's budget (quota and expiry), successful or not: history, and
+    what a source's budget reads are counted by against the gateway's rate limit."""
+
+    __tablename__ = "budget_checks"
+    __table_args__ = (Index("ix_budget_checks_source_checked_at", "source", "checked_at"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    source: Mapped[str] = mapped_column(String(200))
+    token: Mapped[str] = mapped_column(String(200))
+    checked_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    outcome: Mapped[str] = mapped_column(String(32))  # "ok" or an ErrorKind value
+    http_status: Mapped[int | None] = mapped_column(Integer)
+    retry_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # a 429's wait
+    # US dollars as exact decimal text; None where the gateway did not say.
+    granted: Mapped[str | None] = mapped_column(String(64))
+    used: Mapped[str | None] = mapped_column(String(64))
+    remaining: Mapped[str | None] = mapped_column(String(64))
+    unlimited: Mapped[bool | None] = mapped_column(Boolean)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class TokenBudget(Base):
+    """A token's last budget read and what its warnings have said (monitor.events.budget)."""
+
+    __tablename__ = "token_budget"
+
+    token: Mapped[str] = mapped_column(String(200), primary_key=True)
+    source: Mapped[str] = mapped_column(String(200))
+    checked_at: Mapped[datetime] = mapped_column(UTCDateTime)  # the last read, ok or not
+    ok_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # None: no good read yet
+    last_error: Mapped[str | None] = mapped_column(Text)
+    granted: Mapped[str | None] = mapped_column(String(64))
+    used: Mapped[str | None] = mapped_column(String(64))
+    remaining: Mapped[str | None] = mapped_column(String(64))
+    unlimited: Mapped[bool] = mapped_column(Boolean, default=False)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The marks: which expiry was warned about, down to which threshold; quota warned.
+    warned_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    expiry_warned: Mapped[int | None] = mapped_column(Integer)  # seconds
+    quota_warned: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
 class EventRow(Base):
     """An event as it was built: the version-1 payload, verbatim."""
 

@@ -14,9 +14,12 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from monitor.config import Config
+from monitor.core.budget import dollars
+from monitor.core.clock import rfc3339
 from monitor.core.records import DeliveryState, ErrorKind, FetchError
 from monitor.events.grouping import describe_error
 from monitor.store import queries
+from monitor.store.budgets import BudgetRecord, budget_records
 
 OPEN_DELIVERIES_SHOWN = 50  # per state on the status page
 
@@ -37,6 +40,7 @@ class StatusRow:
     failing_since: datetime | None
     model_count: int | None
     error: str | None  # the last error, said as `status` says it
+    budget: str | None = None  # "$4.20 of $50.00 left, expires 2026-12-12" (None: not read)
 
     @property
     def health(self) -> str:
@@ -95,6 +99,7 @@ class StatusView:
 def build_status(session: Session, config: Config | None, now: datetime) -> StatusView:
     """Every source and token (configured or seen in the database) and the outbox."""
     statuses = queries.status_records(session)
+    budgets = budget_records(session)
     by_source: dict[str, list[StatusRow]] = {}
     for s in statuses:
         by_source.setdefault(s.source, []).append(
@@ -111,6 +116,7 @@ def build_status(session: Session, config: Config | None, now: datetime) -> Stat
                 error=None
                 if s.last_outcome in (None, "ok", "skipped")
                 else error_text(s.last_error),
+                budget=budget_text(budgets.get(s.token)),
             )
         )
     sources: list[SourceStatus] = []
@@ -168,6 +174,23 @@ def ordered(first: Iterable[str], then: Iterable[str]) -> list[str]:
     """Config order first (how the operator thinks of them), then the rest by name."""
     names = list(dict.fromkeys(first))
     return names + sorted(set(then) - set(names))
+
+
+def budget_text(record: BudgetRecord | None) -> str | None:
+    """A token's budget in one line: what is left and until when (None: never read)."""
+    if record is None or record.budget is None:
+        return None if record is None else f"not read: {record.last_error or 'unknown'}"
+    budget = record.budget
+    if budget.unlimited:
+        left = "unlimited"
+    elif budget.remaining is None:
+        left = "quota unknown"
+    elif budget.granted is not None:
+        left = f"{dollars(budget.remaining)} of {dollars(budget.granted)} left"
+    else:
+        left = f"{dollars(budget.remaining)} left"
+    until = "no expiry" if budget.expires_at is None else f"expires {rfc3339(budget.expires_at)}"
+    return f"{left}, {until}"
 
 
 def _unchecked(token: str) -> StatusRow:

@@ -254,6 +254,19 @@ EXAMPLES_SHOWN = [
         "slack-token-failing.json", lambda: samples.token_failing().to_payload(), slack_message
     ),
     Example("slack-digest.json", lambda: digest(3, numbered=False), slack_message),
+    Example(
+        "slack-token-expiring.json", lambda: samples.token_expiring().to_payload(), slack_message
+    ),
+    Example(
+        "email-token-quota-low.txt",
+        lambda: samples.token_quota_low().to_payload(),
+        lambda p: email_channel(25).render(p)[0],
+    ),
+    Example(
+        "email-token-quota-low.html",
+        lambda: samples.token_quota_low().to_payload(),
+        lambda p: email_channel(25).render(p)[1],
+    ),
     Example("email-models-changed.txt", changed, lambda p: email_channel(25).render(p)[0]),
     Example("email-models-changed.html", changed, lambda p: email_channel(25).render(p)[1]),
 ]

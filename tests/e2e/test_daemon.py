@@ -93,7 +93,7 @@ url = "{receiver.url}"
         )
         daemon = start_daemon(config, {"DAEMON_TOKEN": TOKEN})
         try:
-            wait_until(lambda: gateway.requests_count(TOKEN) >= 2, 20, "two checks")
+            wait_until(lambda: gateway.polls(TOKEN) >= 2, 20, "two checks")
             gateway.set_group("default", [*MODELS, make_model("fresh")])
             (request,) = receiver.wait_for(1, timeout=15)
             assert [c["model"] for c in request.json()["changes"]] == ["fresh"]
@@ -109,7 +109,7 @@ url = "{receiver.url}"
         checks = session.scalar(select(func.count()).select_from(Check))
     db.close()
     assert checks is not None and checks >= 3
-    assert checks == gateway.requests_count(TOKEN)  # every poll recorded: none cut in half
+    assert checks == gateway.polls(TOKEN)  # every poll recorded: none cut in half
 
 
 @pytest.mark.slow
@@ -129,7 +129,7 @@ def test_status_reads_while_the_daemon_writes(tmp_path: Path, db_url: str) -> No
         env = {**os.environ, "DAEMON_TOKEN": TOKEN}
         daemon = start_daemon(config, env, stdout=subprocess.DEVNULL)
         try:
-            wait_until(lambda: gateway.requests_count(TOKEN) >= 2, 20, "two checks")
+            wait_until(lambda: gateway.polls(TOKEN) >= 2, 20, "two checks")
 
             def status(_: int) -> subprocess.CompletedProcess[str]:
                 return subprocess.run(
@@ -142,7 +142,7 @@ def test_status_reads_while_the_daemon_writes(tmp_path: Path, db_url: str) -> No
 
             with ThreadPoolExecutor(4) as pool:
                 results = list(pool.map(status, range(8)))
-            checks_meanwhile = gateway.requests_count(TOKEN)
+            checks_meanwhile = gateway.polls(TOKEN)
         finally:
             stopped = stop_daemon(daemon)
         assert stopped.returncode == 0, stopped.err

@@ -64,11 +64,11 @@ def test_two_checkers_claiming_one_slot_poll_once(gw: GatewaySimulator, db_url: 
         assert {t.token for t in polled.tokens} == {"a", "b"}
         again = second.check_source(source, slot="i60:1")
         assert again.tokens == () and again.events == ()
-        assert gw.requests_count(A) == gw.requests_count(B) == 1
+        assert gw.polls(A) == gw.polls(B) == 1
         # The next slot goes to whoever claims it first.
         assert {t.token for t in second.check_source(source, slot="i60:2").tokens} == {"a", "b"}
         assert first.check_source(source, slot="i60:2").tokens == ()
-        assert gw.requests_count(A) == gw.requests_count(B) == 2
+        assert gw.polls(A) == gw.polls(B) == 2
         rows = slot_rows(first_db)
         assert sorted((t, s) for t, s, _ in rows) == [
             ("a", "i60:1"),
@@ -88,13 +88,13 @@ def test_manual_checks_claim_nothing(gw: GatewaySimulator, db_url: str) -> None:
         checker = Checker(config, db)
         checker.check()
         checker.check()
-        assert gw.requests_count(A) == 2
+        assert gw.polls(A) == 2
         assert slot_rows(db) == []
         # A token claimed by a daemon for its slot does not block a manual check either.
         (source,) = config.sources
         checker.check_source(source, slot="i60:7")
         checker.check(["a"])
-        assert gw.requests_count(A) == 4
+        assert gw.polls(A) == 4
     finally:
         db.close()
 
@@ -109,7 +109,7 @@ def test_partly_claimed_slot_polls_the_rest(gw: GatewaySimulator, db_url: str) -
         checker.check_source(source, [token_a], slot="i60:3")
         report = checker.check_source(source, slot="i60:3")
         assert [t.token for t in report.tokens] == ["b"]
-        assert gw.requests_count(A) == gw.requests_count(B) == 1
+        assert gw.polls(A) == gw.polls(B) == 1
     finally:
         db.close()
 

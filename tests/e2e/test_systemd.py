@@ -286,8 +286,8 @@ def test_token_file_is_read_from_the_credentials_directory(
     checked = monitor(env, "check")
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert "gw/team: ok, 3 models" in checked.stdout
-    assert gateway.requests_count(CANARY) == 1
-    assert gateway.requests_count(DECOY) == 0
+    assert gateway.polls(CANARY) == 1
+    assert gateway.polls(DECOY) == 0
     assert (state / "monitor.db").is_file()
     for output in (shown, checked):
         assert CANARY not in output.stdout + output.stderr
@@ -297,7 +297,7 @@ def test_token_file_is_read_from_the_credentials_directory(
     fallback = monitor(env, "check")
     assert fallback.returncode == 3, fallback.stdout + fallback.stderr
     assert "gw/team: FAILED auth" in fallback.stdout
-    assert gateway.requests_count(DECOY) >= 1
+    assert gateway.polls(DECOY) >= 1
 
 
 def systemd_loads(unit: str, etc_credentials: Path, credentials_directory: Path) -> None:
@@ -338,7 +338,7 @@ def test_a_token_is_added_by_dropping_its_file_into_the_credentials_directory(
     first = monitor(env, "check")
     assert first.returncode == 0, first.stdout + first.stderr
     assert "gw/team: ok, 3 models" in first.stdout
-    assert gateway.requests_count(DECOY) == 0  # not the file next to the config
+    assert gateway.polls(DECOY) == 0  # not the file next to the config
 
     # Another token: its file, its [[tokens]] table and a restart; the unit is as shipped.
     second = f"sk-second-{secrets.token_hex(12)}"
@@ -353,7 +353,7 @@ def test_a_token_is_added_by_dropping_its_file_into_the_credentials_directory(
     again = monitor(env, "check")
     assert again.returncode == 0, again.stdout + again.stderr
     assert "gw/second: ok, 3 models" in again.stdout
-    assert gateway.requests_count(second) == 1
+    assert gateway.polls(second) == 1
     for output in (first, again):
         assert CANARY not in output.stdout + output.stderr
         assert second not in output.stdout + output.stderr
@@ -432,9 +432,9 @@ def run_daemon(
         assert any(line.startswith("STATUS=") for line in got[0]), got
         receive(sock, daemon, got, seen("WATCHDOG=1", 2), 5, "two WATCHDOG=1")
         deadline = time.monotonic() + 5
-        while gateway.requests_count(CANARY) < 1 and time.monotonic() < deadline:
+        while gateway.polls(CANARY) < 1 and time.monotonic() < deadline:
             time.sleep(0.05)  # the first check runs at start
-        assert gateway.requests_count(CANARY) == 1
+        assert gateway.polls(CANARY) == 1
     finally:
         daemon.send_signal(signal.SIGTERM)
         stopped = time.monotonic()

@@ -19,8 +19,8 @@ from monitor.delivery.base import Message
 from monitor.delivery.email import EmailChannel
 from monitor.delivery.samples import sample_test
 from monitor.delivery.webhook import WebhookChannel
+from monitor.sources.budget import explain_auth_failure
 from monitor.sources.fetch import fetch_models
-from monitor.sources.usage import explain_auth_failure
 from tests.support.daemon import start_daemon, stop_daemon, wait_until
 from tests.support.misbehaving import (
     OK_HEAD,

@@ -13,7 +13,7 @@ from monitor.events import payload_errors
 from monitor.runtime.cycle import Checker
 from monitor.sim import Fault, GatewaySimulator, make_model
 from monitor.sim.config import sim_config
-from monitor.sources.usage import describe_usage
+from monitor.sources.budget import describe_budget, usage_budget
 from monitor.store.database import Database, open_database
 from monitor.store.schema import Check
 from tests.support.clock import Clock
@@ -100,6 +100,7 @@ def usage_calls(gw: GatewaySimulator) -> int:
 def test_an_expired_token_says_so_once_per_failing_spell(gw, db) -> None:
     check = checker(gw, db)
     check.check()
+    budgets = usage_calls(gw)  # the first check reads both tokens' budgets; then 6 h pass
     gw.expire_token(B)
     (report,) = check.check()
     (event,) = report.events
@@ -112,7 +113,7 @@ def test_an_expired_token_says_so_once_per_failing_spell(gw, db) -> None:
     assert payload_errors(event.to_payload()) == []
     for _ in range(3):
         check.check()
-    assert usage_calls(gw) == 1  # the usage route is rate limited: once per spell
+    assert usage_calls(gw) - budgets == 1  # the usage route is rate limited: once per spell
 
     gw.renew_token(B)
     check.check()
@@ -120,7 +121,7 @@ def test_an_expired_token_says_so_once_per_failing_spell(gw, db) -> None:
     (report,) = check.check()
     (event,) = report.events
     assert event.error is not None and event.error.detail == "the token has no quota left"
-    assert usage_calls(gw) == 2
+    assert usage_calls(gw) - budgets == 2
 
 
 def test_explaining_can_be_turned_off(gw, db) -> None:
@@ -130,25 +131,24 @@ def test_explaining_can_be_turned_off(gw, db) -> None:
     config = check.config
     check.config = replace(config, sources=(replace(config.sources[0], explain_auth=False),))
     check.check()
+    budgets = usage_calls(gw)
     gw.expire_token(B)
     (report,) = check.check()
     assert report.events[0].error is not None and report.events[0].error.detail is None
-    assert usage_calls(gw) == 0
+    assert usage_calls(gw) == budgets
 
 
-def test_describe_usage() -> None:
+def test_describe_budget() -> None:
     now = datetime(2026, 11, 26, tzinfo=UTC)
     past = int(datetime(2026, 11, 20, tzinfo=UTC).timestamp())
-    assert describe_usage({"expires_at": past}, now) == "the token expired at 2026-11-20T00:00:00Z"
-    assert (
-        describe_usage({"expires_at": -1, "total_available": 0}, now)
-        == "the token has no quota left"
-    )
-    assert (
-        describe_usage({"expires_at": -1, "total_available": 0, "unlimited_quota": True}, now)
-        is None
-    )
-    assert describe_usage({"expires_at": -1, "total_available": 10}, now) is None
+
+    def said(data: dict[str, object]) -> str | None:
+        return describe_budget(usage_budget({"data": data}), now)
+
+    assert said({"expires_at": past}) == "the token expired at 2026-11-20T00:00:00Z"
+    assert said({"expires_at": -1, "total_available": 0}) == "the token has no quota left"
+    assert said({"expires_at": 0, "total_available": 0, "unlimited_quota": True}) is None
+    assert said({"expires_at": 0, "total_available": 10}) is None
 
 
 # -- a mass removal --------------------------------------------------------------------

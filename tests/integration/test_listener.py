@@ -380,7 +380,7 @@ token_env = "LISTEN_TOKEN"
 
             # Slow the gateway down, then stop the daemon while a request is in flight.
             gateway.latency = 1.0
-            seen = gateway.requests_count(CANARY)
+            seen = len(gateway.requests)
             deadline = time.monotonic() + 5
             while time.monotonic() < deadline:
                 log = gateway.requests
@@ -396,7 +396,7 @@ token_env = "LISTEN_TOKEN"
         assert "daemon stopped" in stopped.err
         assert CANARY not in stopped.out + stopped.err
         # The in-flight check was cut off rather than waited for...
-        requests_seen = gateway.requests_count(CANARY)
+        requests_seen = gateway.polls(CANARY)
         with pytest.raises(requests.ConnectionError):
             requests.get(f"{url}/healthz", timeout=1)  # ...and the listener is gone
 
@@ -406,7 +406,10 @@ token_env = "LISTEN_TOKEN"
     db.close()
     # ...and its cycle was abandoned, not recorded as a failure: no check cut in half.
     assert checks == requests_seen - 1
-    assert all(r.path.endswith("/models") for r in gateway.requests)
+    # Besides the polls, only the token's budget was asked for (once: every 6 h).
+    budget = [r for r in gateway.requests if r.path == "/api/usage/token/"]
+    assert len(budget) == 1
+    assert all(r.path.endswith("/models") for r in gateway.requests if r not in budget)
 
 
 def test_a_cycle_that_raised_is_reported_until_one_completes(gateway) -> None:

@@ -142,7 +142,9 @@ def test_checks_go_through_the_configured_proxy(
     )
     assert done.returncode == 0, done.stderr
     assert "ok, 2 models" in done.stdout
-    assert proxy.seen == [f"{gateway_with_token.base_url}/models"]
+    root = gateway_with_token.base_url.removesuffix("/v1")
+    # The models list, then the token's budget (new-api's usage route): both proxied.
+    assert proxy.seen == [f"{gateway_with_token.base_url}/models", f"{root}/api/usage/token/"]
 
 
 def test_no_proxy_bypasses_it(
@@ -180,7 +182,7 @@ def test_the_environment_is_read_once_per_source_not_per_request(
         db.close()
         POOLS.clear()
     assert all(t.outcome == "ok" for t in (*report.tokens, *again.tokens))
-    assert gateway.requests_count() == 200
+    assert gateway.polls() == 200
     # One origin: its proxy settings are resolved once for 200 requests (a resolution
     # walks the environment a few times; per request, that grew with the environment).
     assert 1 <= environ.walks <= 5

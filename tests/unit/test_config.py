@@ -1047,3 +1047,72 @@ def test_example_config_documents_every_key() -> None:
     for name, cls in CHANNELS.items():
         if cls is not FakeChannel:
             assert f'type = "{name}"' in text, name
+
+
+# -- budget and expiry ------------------------------------------------------------------------
+
+BUDGET_CONFIG = """
+[monitor]
+budget_interval = "0s"
+expiry_warning = ["1d", "14d", "3d"]
+quota_warning = 5
+
+[[sources]]
+name = "gw"
+base_url = "https://gw.example/v1"
+budget_interval = "2h"
+budget_rate_limit = 10
+
+[[tokens]]
+name = "team-a"
+source = "gw"
+token_env = "TEAM_A"
+group = "vip"
+quota_warning = "25%"
+
+[[tokens]]
+name = "team-b"
+source = "gw"
+token_env = "TEAM_A"
+expiry_warning = []
+"""
+
+
+def test_budget_settings_and_token_overrides(tmp_path: Path) -> None:
+    config = load(tmp_path, BUDGET_CONFIG)
+    source = config.source("gw")
+    assert (config.monitor.budget_interval, config.budget_interval(source)) == (0.0, 7200.0)
+    assert source.budget_rate_limit == 10
+    a, b = config.tokens
+    assert a.group == "vip" and b.group is None
+    policy_a, policy_b = config.budget_policy(a), config.budget_policy(b)
+    assert policy_a.expiry == (14 * 86400.0, 3 * 86400.0, 86400.0)  # sorted, nearest last
+    assert str(policy_a.quota.percent) == "25" and policy_a.quota.amount is None
+    assert policy_b.expiry == () and str(policy_b.quota.amount) == "5"
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ('quota_warning = "ten percent"', "quota_warning"),
+        ('quota_warning = "150%"', "quota_warning"),
+        ("quota_warning = -1", "quota_warning"),
+        ("quota_warning = true", "quota_warning"),
+        ('expiry_warning = ["0s"]', "greater than 0"),
+        ('expiry_warning = "7d"', "list of durations"),
+        ('budget_interval = "soon"', "budget_interval"),
+    ],
+)
+def test_budget_mistakes_name_the_key(tmp_path: Path, line: str, message: str) -> None:
+    monitor = BUDGET_CONFIG[: BUDGET_CONFIG.index("[[sources]]")]
+    text = BUDGET_CONFIG.replace(monitor, f"\n[monitor]\n{line}\n\n")
+    found = problems(tmp_path, text)
+    assert any("[monitor]" in p and message in p for p in found), found
+
+
+def test_a_channel_may_take_only_some_change_types(tmp_path: Path) -> None:
+    text = MINIMAL.replace('type = "stdout"', 'type = "stdout"\nchanges = ["price_changed"]')
+    assert load(tmp_path, text).channels[0].changes == ("price_changed",)
+    wrong = MINIMAL.replace('type = "stdout"', 'type = "stdout"\nchanges = ["price_change"]')
+    (problem,) = problems(tmp_path, wrong)
+    assert 'channels[0] "console": changes:' in problem and "price_changed" in problem

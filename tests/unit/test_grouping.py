@@ -169,6 +169,18 @@ def test_filter_without_restrictions_returns_the_event_itself() -> None:
     assert filter_for_channel(event, ["team-a", "team-b", "team-z"], [], []) is event
 
 
+def test_filter_by_change_type() -> None:
+    event = changed_event()
+    added = filter_for_channel(event, None, change_types=["added"])
+    assert added is not None and {str(c.type) for c in added.changes} == {"added"}
+    assert added.summary == "2 added on aiberm"
+    assert filter_for_channel(event, None, change_types=["price_changed"]) is None
+    ratio = Change(ChangeType.GROUP_RATIO_CHANGED, "", before="1", after="1.5", group="vip")
+    [with_ratio] = build(CheckOutcome("team-a", (ADD_GPT5, ratio)))
+    prices = filter_for_channel(with_ratio, None, ["gpt-*"], (), ["group_ratio_changed"])
+    assert prices is not None and [c.type for c in prices.changes] == [ratio.type]
+
+
 def test_filter_by_include_and_exclude_globs() -> None:
     event = changed_event()
     view = filter_for_channel(event, None, ["gpt-*"], ["gpt-3.5*"])

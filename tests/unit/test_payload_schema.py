@@ -6,7 +6,8 @@ from __future__ import annotations
 import copy
 import itertools
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -14,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator, FormatChecker
 
+from monitor.core.budget import Budget
 from monitor.core.diff import diff_models
 from monitor.core.records import (
     Change,
@@ -71,7 +73,18 @@ def cycle_events() -> list[Event]:
         "gpt-5": R("gpt-5", ["openai"], {"capabilities": ["vision", "tools"]}),
         "claude": R("claude", ["anthropic"], {"pricing": {"input": "0.004"}}),
     }
-    changes = tuple(diff_models(before, after))
+    prices = (
+        Change(
+            ChangeType.PRICE_CHANGED,
+            "gpt-4o",
+            before=(("input", "2.5"), ("output", "10")),
+            after=(("input", "5"), ("output", "20")),
+            group="vip",
+        ),
+        Change(ChangeType.PRICE_CHANGED, "gpt-5", before=(), after=(("request", "0.04"),)),
+        Change(ChangeType.GROUP_RATIO_CHANGED, "", before="1", after="1.5", group="vip"),
+    )
+    changes = tuple(diff_models(before, after)) + prices
     assert {c.type for c in changes} == set(ChangeType)
     auth = FetchError(ErrorKind.AUTH, "Invalid token", status=401)
     outcomes = [
@@ -86,11 +99,33 @@ def cycle_events() -> list[Event]:
         CheckOutcome("team-e", transition=Transition.RECOVERED),
     ]
     events = build_events(SOURCE, outcomes, NOW, ids())
-    assert {e.type for e in events} == {
-        EventType.MODELS_CHANGED,
-        EventType.TOKEN_FAILING,
-        EventType.TOKEN_RECOVERED,
-    }
+    expires = datetime(2026, 12, 12, tzinfo=UTC)
+    budget = Budget(Decimal(50), Decimal(46), Decimal(4), expires_at=expires)
+    events += [
+        Event(
+            "evt_exp",
+            EventType.TOKEN_EXPIRING,
+            NOW,
+            SOURCE,
+            ("team-a",),
+            "expires",
+            (),
+            budget=budget,
+            threshold="7d",
+        ),
+        Event(
+            "evt_low",
+            EventType.TOKEN_QUOTA_LOW,
+            NOW,
+            SOURCE,
+            ("team-b",),
+            "low",
+            (),
+            budget=Budget(unlimited=False, remaining=Decimal("0.5")),
+            threshold="10%",
+        ),
+    ]
+    assert {e.type for e in events} == set(EventType) - {EventType.TEST}
     return events
 
 

@@ -1,0 +1,79 @@
+"""What a token may still spend and until when, as the gateway said it.
+
+Money is exact (`Decimal`) and in US dollars: new-api counts in quota units, 500,000 to
+the dollar; its billing routes speak dollars and cents. None means the gateway did not
+say; `unlimited` tokens have no meaningful remainder.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from monitor.core.clock import rfc3339
+
+QUOTA_PER_USD = Decimal(500_000)
+UNIT = "USD"
+
+
+@dataclass(frozen=True, slots=True)
+class Budget:
+    granted: Decimal | None = None
+    used: Decimal | None = None
+    remaining: Decimal | None = None
+    unlimited: bool = False
+    expires_at: datetime | None = None  # None: never
+
+    def to_json(self) -> dict[str, Any]:
+        """The payload's `budget` object (keys the gateway did not give are left out)."""
+        out: dict[str, Any] = {"unit": UNIT, "unlimited": self.unlimited}
+        if self.expires_at is not None:
+            out["expires_at"] = rfc3339(self.expires_at)
+        for key in ("granted", "used", "remaining"):
+            value = getattr(self, key)
+            if value is not None and not self.unlimited:
+                out[key] = money_text(value)
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class QuotaWarning:
+    """Warn below `percent` of the granted quota, or below `amount` dollars."""
+
+    percent: Decimal | None = Decimal(10)
+    amount: Decimal | None = None
+
+    def threshold(self, budget: Budget) -> Decimal | None:
+        """The remainder that warns, in dollars; None when it cannot be known."""
+        if self.amount is not None:
+            return self.amount
+        if self.percent is None or budget.granted is None or budget.granted <= 0:
+            return None
+        return budget.granted * self.percent / 100
+
+    def text(self) -> str:
+        if self.amount is not None:
+            return format(self.amount.normalize(), "f")
+        return f"{format((self.percent or Decimal(0)).normalize(), 'f')}%"
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetPolicy:
+    expiry: tuple[float, ...] = (7 * 86400.0, 86400.0)  # seconds before expiry, any order
+    quota: QuotaWarning = field(default_factory=QuotaWarning)
+
+
+def money_text(value: Decimal) -> str:
+    """Exact and plain: no exponent, no trailing zeros ("12.5", "0.000002", "0")."""
+    if value == 0:
+        return "0"
+    text = format(value.normalize(), "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def dollars(value: Decimal) -> str:
+    """For people: "$12.50", "$0.0375" (two decimals at least, more when needed)."""
+    whole, _, cents = money_text(value).partition(".")
+    return f"${whole}.{cents.ljust(2, '0')}"
