@@ -58,7 +58,7 @@ from monitor.cli.checks import check, run
 from monitor.cli.database import db_group
 from monitor.cli.deliveries import deliveries, notify_test
 from monitor.cli.setup import config_group, demo, init, sim
-from monitor.cli.views import diff, history, models, report, status
+from monitor.cli.views import diff, history, models, prices, report, status
 
 # Every command, in one place (`model-monitor --help` lists them by name).
 COMMANDS = (
@@ -70,6 +70,7 @@ COMMANDS = (
     history,
     diff,
     status,
+    prices,
     deliveries,
     report,
     db_group,

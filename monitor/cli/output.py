@@ -23,6 +23,7 @@ from typing import Any
 
 import click
 
+from monitor.core.prices import describe
 from monitor.core.printable import json_text, printable
 from monitor.core.records import Change, ChangeType, ModelRecord, number
 
@@ -128,6 +129,8 @@ def change_line(change: Change) -> str:
     if change.type is ChangeType.ENDPOINT_TYPES_CHANGED:
         moves = [f"+{t}" for t in change.gained] + [f"-{t}" for t in change.lost]
         return f"~ {change.model} endpoint types: {' '.join(moves)}"
+    if change.type in (ChangeType.PRICE_CHANGED, ChangeType.GROUP_RATIO_CHANGED):
+        return f"$ {describe(change)}"
     data = change.to_json()
     before, after = data.get("before"), data.get("after")
     if before is None:

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from monitor.config import Config
-from monitor.core.budget import dollars
 from monitor.core.clock import rfc3339, utcnow
+from monitor.core.money import decimal_text, money
 from monitor.core.printable import printable, printable_data
 from monitor.core.records import DeliveryState, ModelRecord
 from monitor.events.grouping import summarize
@@ -203,6 +203,7 @@ def status(app: App, fmt: str) -> None:
 
     from monitor.cli.output import emit
     from monitor.store.budgets import budget_records
+    from monitor.store.prices import price_states
     from monitor.store.queries import delivery_counts, disabled_channels, status_records
 
     db = app.read_db(app.optional_config())
@@ -211,6 +212,7 @@ def status(app: App, fmt: str) -> None:
         counts = delivery_counts(session)
         disabled = disabled_channels(session)
         budgets = budget_records(session)
+        prices_read = price_states(session)
     rows = []
     for s in statuses:
         budget = budgets.get(s.token)
@@ -238,6 +240,16 @@ def status(app: App, fmt: str) -> None:
             {"channel": c.channel, "disabled_at": c.disabled_at, "reason": c.reason}
             for c in disabled
         ],
+        "prices": [
+            {
+                "source": p.source,
+                "available": p.confirmed_id is not None and p.outcome == "ok",
+                "outcome": p.outcome,
+                "checked_at": p.checked_at,
+                "message": p.message,
+            }
+            for p in prices_read.values()
+        ],
     }
     emit(
         fmt,
@@ -264,6 +276,9 @@ def status(app: App, fmt: str) -> None:
             f"{counts.get(DeliveryState.SENT, 0)} sent, "
             f"{counts.get(DeliveryState.DEAD, 0)} dead{held_text}"
         )
+        for p in prices_read.values():
+            said = "available" if p.outcome == "ok" else (p.message or p.outcome)
+            click.echo(printable(f"prices of {p.source}: {said} (read {rfc3339(p.checked_at)})"))
         for channel in disabled:
             click.echo(
                 printable(
@@ -272,6 +287,68 @@ def status(app: App, fmt: str) -> None:
                     "(fix it, then `model-monitor deliveries --retry-dead`)"
                 )
             )
+
+
+@click.command()
+@source_option("Only this source (repeatable).")
+@token_option("Prices as this token pays them, at its group's ratio (repeatable).")
+@format_option("table", "json", "csv")
+@click.pass_obj
+def prices(app: App, sources: tuple[str, ...], tokens: tuple[str, ...], fmt: str) -> None:
+    """Each source's prices as last reported: USD per 1M tokens, or per request.
+
+    Without --token: the base prices and, for each group a configured token names, that
+    group's. Sources whose pricing page is hidden show no rows (`status` says why).
+    """
+    from monitor.cli.output import emit
+    from monitor.store.prices import load_price_list, price_states
+
+    config = app.optional_config()
+    db = app.read_db(config)
+    configured = config.tokens if config is not None else ()
+    unknown = [t for t in tokens if t not in {c.name for c in configured}]
+    if unknown:
+        fail(f"token {', '.join(unknown)} is not in the config", EXIT_CONFIG)
+    rows: list[list[Any]] = []
+    records: list[dict[str, Any]] = []
+    with db.reader() as session:
+        states = price_states(session)
+        for name, state in states.items():
+            if (sources and name not in sources) or state.confirmed_id is None:
+                continue
+            listed = load_price_list(session, state.confirmed_id)
+            chosen = [t for t in configured if t.source == name]
+            if tokens:
+                chosen = [t for t in chosen if t.name in tokens]
+                if not chosen:
+                    continue
+            groups = sorted({t.group for t in chosen if t.group is not None})
+            base = not tokens or any(t.group is None for t in chosen)
+            views: list[str | None] = [None] if base else []
+            views += groups
+            for group in views:
+                for model in sorted(listed.prices):
+                    price = listed.effective(model, group)
+                    if price is None:
+                        continue
+                    parts = {k: decimal_text(v) for k, v in price.to_map().items()}
+                    cells = [parts.get(k) for k in ("input", "output", "cache_input", "request")]
+                    rows.append([name, group, model, *cells])
+                    records.append(
+                        {
+                            "source": name,
+                            "group": group,
+                            "model": model,
+                            **{
+                                k: parts.get(k)
+                                for k in ("input", "output", "cache_input", "request")
+                            },
+                        }
+                    )
+    headers = ["source", "group", "model", "input", "output", "cache input", "request"]
+    emit(fmt, headers, rows, records)
+    if fmt == "table" and not rows:
+        click.echo("no prices recorded (only new-api gateways publish them; see `status`)")
 
 
 @click.command()
@@ -333,8 +410,8 @@ def _remaining(record: BudgetRecord | None) -> str | None:
         return "unlimited"
     if budget.remaining is None:
         return None
-    left = dollars(budget.remaining)
-    return f"{left} of {dollars(budget.granted)}" if budget.granted is not None else left
+    left = money(budget.remaining)
+    return f"{left} of {money(budget.granted)}" if budget.granted is not None else left
 
 
 def _expires(record: BudgetRecord | None) -> str | None:

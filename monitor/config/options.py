@@ -238,7 +238,8 @@ SOURCES: tuple[Key, ...] = (
         "thresholds",
         'table of field glob = percentage ("1%" or 0.01)',
         "The smallest relative change of a numeric field worth reporting; smaller moves "
-        "add up against what was last reported.",
+        'add up against what was last reported. The glob "price" applies to new-api\'s '
+        "price list (docs/prices.md).",
         default_text="every change counts",
     ),
     Key(

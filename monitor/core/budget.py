@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from monitor.core.clock import rfc3339
+from monitor.core.money import decimal_text
 
 QUOTA_PER_USD = Decimal(500_000)
 UNIT = "USD"
@@ -34,7 +35,7 @@ class Budget:
         for key in ("granted", "used", "remaining"):
             value = getattr(self, key)
             if value is not None and not self.unlimited:
-                out[key] = money_text(value)
+                out[key] = decimal_text(value)
         return out
 
 
@@ -63,17 +64,3 @@ class QuotaWarning:
 class BudgetPolicy:
     expiry: tuple[float, ...] = (7 * 86400.0, 86400.0)  # seconds before expiry, any order
     quota: QuotaWarning = field(default_factory=QuotaWarning)
-
-
-def money_text(value: Decimal) -> str:
-    """Exact and plain: no exponent, no trailing zeros ("12.5", "0.000002", "0")."""
-    if value == 0:
-        return "0"
-    text = format(value.normalize(), "f")
-    return text.rstrip("0").rstrip(".") if "." in text else text
-
-
-def dollars(value: Decimal) -> str:
-    """For people: "$12.50", "$0.0375" (two decimals at least, more when needed)."""
-    whole, _, cents = money_text(value).partition(".")
-    return f"${whole}.{cents.ljust(2, '0')}"

@@ -25,7 +25,8 @@ from jinja2 import (
 )
 from jinja2.sandbox import SandboxedEnvironment
 
-from monitor.core.budget import dollars
+from monitor.core.money import money
+from monitor.core.prices import describe_payload
 
 
 def mrkdwn(text: Any) -> str:
@@ -36,7 +37,7 @@ def mrkdwn(text: Any) -> str:
 def dollar_text(amount: Any) -> str:
     """A payload's decimal text ("4.2") as money ("$4.20"); anything else as it is."""
     try:
-        return dollars(Decimal(str(amount)))
+        return money(Decimal(str(amount)))
     except (InvalidOperation, ValueError):
         return str(amount)
 
@@ -68,6 +69,7 @@ class Templates:
         self.env.filters["tokens"] = join_tokens
         self.env.filters["mrkdwn"] = mrkdwn
         self.env.filters["dollars"] = dollar_text
+        self.env.filters["price_change"] = describe_payload
 
     def render(self, name: str, event: Mapping[str, Any], **context: Any) -> str:
         return self.env.get_template(name).render(event=event, **context)

@@ -133,6 +133,8 @@ _PARTS: tuple[tuple[ChangeType, str, str], ...] = (
     # Each counts one model whose endpoint-types list changed, hence no singular form.
     (ChangeType.ENDPOINT_TYPES_CHANGED, "endpoint types changed", "endpoint types changed"),
     (ChangeType.FIELD_CHANGED, "field changed", "fields changed"),
+    (ChangeType.PRICE_CHANGED, "price changed", "prices changed"),
+    (ChangeType.GROUP_RATIO_CHANGED, "group ratio changed", "group ratios changed"),
 )
 
 

@@ -21,9 +21,10 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
 from monitor.config import Config, MonitorSettings, SourceConfig, TokenConfig
-from monitor.core.budget import Budget, dollars
+from monitor.core.budget import Budget
 from monitor.core.clock import rfc3339
 from monitor.core.ids import new_id
+from monitor.core.money import money
 from monitor.core.records import ErrorKind, Event, EventType, FetchError, SourceRef
 from monitor.delivery.routing import enqueue
 from monitor.events.budget import BudgetWarning, left_text, observe_budget
@@ -158,11 +159,11 @@ def _event(
         )
     else:
         kind = EventType.TOKEN_QUOTA_LOW
-        left = dollars(budget.remaining) if budget.remaining is not None else "little"
+        left = money(budget.remaining) if budget.remaining is not None else "little"
         if budget.granted:
             share = budget.remaining / budget.granted * 100 if budget.remaining is not None else 0
             summary = (
-                f"{token.name} has {left} of {dollars(budget.granted)} left ({share:.0f}%) "
+                f"{token.name} has {left} of {money(budget.granted)} left ({share:.0f}%) "
                 f"on {source.name}"
             )
         else:

@@ -45,6 +45,7 @@ from monitor.events.health import Health, next_health
 from monitor.events.thresholds import FieldPolicy
 from monitor.runtime.budgets import BudgetPass
 from monitor.runtime.caches import CycleCaches
+from monitor.runtime.prices import PricePass
 from monitor.sources.fetch import fetch_models, secret_forms
 from monitor.sources.registry import FLAVORS
 from monitor.store.cycles import (
@@ -120,6 +121,7 @@ class Checker:
         self.snapshots = self.caches.snapshots
         self._fetch = fetch or partial(fetch_models, caches=self.caches.parsed)
         self.budgets = BudgetPass(config, db, clock)
+        self.prices = PricePass(config, db, clock)
         self._clock = clock
         self._sleep = sleep
         # Called (from fetch threads) once per token fetched: `check`'s progress bar.
@@ -248,15 +250,23 @@ class Checker:
                 results[fault.index] = fault.error
         if dry_run or self.cancelled.is_set():
             return report
-        return replace(report, events=report.events + self._budgets_of(source, tokens))
+        extra = self._pass("budget", self.budgets.run, source, tokens)
+        extra += self._pass("price", self.prices.run, source, tokens)
+        return replace(report, events=report.events + extra)
 
-    def _budgets_of(self, source: SourceConfig, tokens: Sequence[TokenConfig]) -> tuple[Event, ...]:
-        """The budget pass (`monitor.runtime.budgets`), after the models are stored: its
+    def _pass(
+        self,
+        name: str,
+        run: Callable[[SourceConfig, Sequence[TokenConfig]], tuple[Event, ...]],
+        source: SourceConfig,
+        tokens: Sequence[TokenConfig],
+    ) -> tuple[Event, ...]:
+        """A pass after the models are stored (`monitor.runtime.budgets`, `.prices`): its
         failure is logged and costs nothing that was already recorded."""
         try:
-            return self.budgets.run(source, tokens)
+            return run(source, tokens)
         except Exception:
-            log.exception("source %s: the budget pass failed", source.name)
+            log.exception("source %s: the %s pass failed", source.name, name)
             return ()
 
     def _record_cycle(

@@ -85,6 +85,8 @@ class Flavor(ABC):
     # Where the gateway tells a token's quota and expiry (monitor.sources.budget); None:
     # it does not, and budgets are not read.
     budget_route: ClassVar[BudgetRoute | None] = None
+    # Whether the gateway publishes its prices (new-api: monitor.sources.pricing).
+    publishes_prices: ClassVar[bool] = False
 
     @classmethod
     def create(cls, registry: Mapping[str, type[Flavor]], records: RecordTable) -> Flavor:

@@ -14,7 +14,6 @@ never for its models, and no message carries the token.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -25,8 +24,7 @@ from monitor.config import MonitorSettings, SourceConfig, TokenConfig
 from monitor.core.budget import QUOTA_PER_USD, Budget
 from monitor.core.clock import utcnow
 from monitor.core.records import ErrorKind, FetchError
-from monitor.core.retry_after import retry_after
-from monitor.transport.connections import GET_HEADERS, POOLS, read_capped
+from monitor.sources.side_routes import Refused, get_json, site_root
 from monitor.transport.deadline import within
 
 log = logging.getLogger("monitor.sources")
@@ -34,25 +32,12 @@ log = logging.getLogger("monitor.sources")
 USAGE_PATH = "/api/usage/token/"
 SUBSCRIPTION_PATH = "/dashboard/billing/subscription"
 BILLING_USAGE_PATH = "/dashboard/billing/usage"
-_BODY_LIMIT = 64 * 1024
 BUDGET_TIMEOUT = 10.0
 # The billing routes' "no limit": new-api answers 100,000,000 dollars for unlimited tokens.
 _UNLIMITED_USD = Decimal(100_000_000)
 
 # Which route a flavor's gateway answers (`Flavor.budget_route`).
 BudgetRoute = Literal["usage", "billing"]
-
-
-class _Refused(Exception):
-    def __init__(self, error: FetchError) -> None:
-        super().__init__(error.message)
-        self.error = error
-
-
-def site_root(base_url: str) -> str:
-    """`https://gw.example/v1` -> `https://gw.example`: the usage route is not under /v1."""
-    root = base_url.rstrip("/")
-    return root.removesuffix("/v1")
 
 
 def read_budget(
@@ -73,12 +58,12 @@ def read_budget(
     try:
         with within(timeout) as deadline:
             if route == "usage":
-                body = _get(site_root(source.base_url) + USAGE_PATH, source, token, deadline)
+                body = get_json(site_root(source.base_url) + USAGE_PATH, source, token, deadline)
                 return usage_budget(body)
-            limits = _get(source.base_url + SUBSCRIPTION_PATH, source, token, deadline)
-            spent = _get(source.base_url + BILLING_USAGE_PATH, source, token, deadline)
+            limits = get_json(source.base_url + SUBSCRIPTION_PATH, source, token, deadline)
+            spent = get_json(source.base_url + BILLING_USAGE_PATH, source, token, deadline)
             return billing_budget(limits, spent)
-    except _Refused as refused:
+    except Refused as refused:
         return refused.error
     except (ValueError, TypeError, KeyError, AttributeError) as exc:
         return FetchError(ErrorKind.INVALID_RESPONSE, f"the budget could not be read ({exc})")
@@ -87,27 +72,6 @@ def read_budget(
         timed_out = expired or "timed out" in str(exc).lower()
         kind = ErrorKind.TIMEOUT if timed_out else ErrorKind.NETWORK
         return FetchError(kind, f"the budget route did not answer ({type(exc).__name__})")
-
-
-def _get(url: str, source: SourceConfig, token: TokenConfig, deadline: Any) -> Any:
-    verify = source.ca_bundle or source.verify_tls
-    headers = {**GET_HEADERS, "Authorization": f"Bearer {token.secret.reveal()}"}
-    response = POOLS.get(url, headers, timeout=deadline.remaining(), verify=verify)
-    try:
-        status = response.status
-        body = read_capped(response, _BODY_LIMIT)
-        wait = retry_after(dict(response.headers)) if status == 429 else None
-    finally:
-        response.close()
-        response.release_conn()
-    if deadline.expired:
-        raise _Refused(FetchError(ErrorKind.TIMEOUT, "the budget route did not answer in time"))
-    if status != 200:
-        kind = {401: ErrorKind.AUTH, 403: ErrorKind.FORBIDDEN, 429: ErrorKind.RATE_LIMITED}.get(
-            status, ErrorKind.SERVER if status >= 500 else ErrorKind.CLIENT_ERROR
-        )
-        raise _Refused(FetchError(kind, f"HTTP {status} from the budget route", status, wait))
-    return json.loads(body, parse_float=Decimal)
 
 
 def usage_budget(document: object) -> Budget:

@@ -109,6 +109,7 @@ class NewApiFlavor(OneApiFlavor):
 
     name: ClassVar[str] = "new-api"
     budget_route: ClassVar[BudgetRoute | None] = "usage"
+    publishes_prices: ClassVar[bool] = True
 
     @classmethod
     def create(cls, registry: Mapping[str, type[Flavor]], records: RecordTable) -> Flavor:

@@ -11,7 +11,8 @@ from decimal import Decimal
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from monitor.core.budget import Budget, money_text
+from monitor.core.budget import Budget
+from monitor.core.money import decimal_text
 from monitor.events.budget import Marks
 from monitor.store.schema import BudgetCheck, TokenBudget
 
@@ -105,7 +106,7 @@ def _money(budget: Budget | None) -> dict[str, str | None]:
         (None, None, None) if budget is None else (budget.granted, budget.used, budget.remaining)
     )
     return {
-        key: None if value is None else money_text(value)
+        key: None if value is None else decimal_text(value)
         for key, value in zip(("granted", "used", "remaining"), values, strict=True)
     }
 

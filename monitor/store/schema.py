@@ -164,6 +164,35 @@ class TokenBudget(Base):
     quota_warned: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
+class PriceSnapshot(Base):
+    """A source's price list (monitor.core.prices), stored once per distinct content."""
+
+    __tablename__ = "price_lists"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    content_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    model_count: Mapped[int] = mapped_column(Integer)
+    body: Mapped[bytes] = mapped_column(LargeBinary)  # zlib(canonical JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class SourcePrices(Base):
+    """What is known of a source's prices: the last read, what people were told, and a
+    different list waiting to be confirmed (the flap guard)."""
+
+    __tablename__ = "source_prices"
+
+    source: Mapped[str] = mapped_column(String(200), primary_key=True)
+    checked_at: Mapped[datetime] = mapped_column(UTCDateTime)  # the last read
+    ok_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # "ok", "hidden" (the page answered 401/403) or an ErrorKind value.
+    outcome: Mapped[str] = mapped_column(String(32))
+    message: Mapped[str | None] = mapped_column(Text)
+    confirmed_id: Mapped[int | None] = mapped_column(ForeignKey("price_lists.id"))
+    pending_id: Mapped[int | None] = mapped_column(ForeignKey("price_lists.id"))
+    pending_count: Mapped[int] = mapped_column(Integer, default=0)
+
+
 class EventRow(Base):
     """An event as it was built: the version-1 payload, verbatim."""
 

@@ -14,12 +14,13 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from monitor.config import Config
-from monitor.core.budget import dollars
 from monitor.core.clock import rfc3339
+from monitor.core.money import money
 from monitor.core.records import DeliveryState, ErrorKind, FetchError
 from monitor.events.grouping import describe_error
 from monitor.store import queries
 from monitor.store.budgets import BudgetRecord, budget_records
+from monitor.store.prices import PriceState, price_states
 
 OPEN_DELIVERIES_SHOWN = 50  # per state on the status page
 
@@ -58,6 +59,7 @@ class SourceStatus:
     base_url: str | None  # from the config; None when the pages run without one
     flavor: str | None
     tokens: tuple[StatusRow, ...]
+    prices: str | None = None  # "available" or why not; None: never read (docs/prices.md)
 
     @property
     def failing(self) -> int:
@@ -100,6 +102,7 @@ def build_status(session: Session, config: Config | None, now: datetime) -> Stat
     """Every source and token (configured or seen in the database) and the outbox."""
     statuses = queries.status_records(session)
     budgets = budget_records(session)
+    prices = price_states(session)
     by_source: dict[str, list[StatusRow]] = {}
     for s in statuses:
         by_source.setdefault(s.source, []).append(
@@ -135,6 +138,7 @@ def build_status(session: Session, config: Config | None, now: datetime) -> Stat
                 base_url=source.base_url if source else None,
                 flavor=flavor,
                 tokens=tuple(sorted(rows, key=lambda r: r.name)),
+                prices=_prices_text(prices.get(name)),
             )
         )
     counts = queries.delivery_counts(session)
@@ -176,6 +180,12 @@ def ordered(first: Iterable[str], then: Iterable[str]) -> list[str]:
     return names + sorted(set(then) - set(names))
 
 
+def _prices_text(state: PriceState | None) -> str | None:
+    if state is None:
+        return None
+    return "available" if state.outcome == "ok" else (state.message or state.outcome)
+
+
 def budget_text(record: BudgetRecord | None) -> str | None:
     """A token's budget in one line: what is left and until when (None: never read)."""
     if record is None or record.budget is None:
@@ -186,9 +196,9 @@ def budget_text(record: BudgetRecord | None) -> str | None:
     elif budget.remaining is None:
         left = "quota unknown"
     elif budget.granted is not None:
-        left = f"{dollars(budget.remaining)} of {dollars(budget.granted)} left"
+        left = f"{money(budget.remaining)} of {money(budget.granted)} left"
     else:
-        left = f"{dollars(budget.remaining)} left"
+        left = f"{money(budget.remaining)} left"
     until = "no expiry" if budget.expires_at is None else f"expires {rfc3339(budget.expires_at)}"
     return f"{left}, {until}"
 

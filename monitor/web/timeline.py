@@ -11,6 +11,7 @@ from urllib.parse import urlencode
 from sqlalchemy.orm import Session
 
 from monitor.config import Config
+from monitor.core.prices import describe_payload
 from monitor.core.records import Change, ChangeType
 from monitor.events.grouping import summarize
 from monitor.store import queries
@@ -45,6 +46,7 @@ class ChangeLine:
     before: str | None = None  # None: absent on that side
     after: str | None = None
     percent: float | None = None
+    said: str | None = None  # prices: the whole change in words
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,6 +256,8 @@ def _change_line(change: Mapping[str, Any]) -> ChangeLine:
                 if name != "endpoint_types"
             ),
         )
+    if kind in ("price_changed", "group_ratio_changed"):
+        return ChangeLine(**common, said=describe_payload(change))
     if kind == "endpoint_types_changed":
         return ChangeLine(
             **common,

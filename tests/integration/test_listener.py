@@ -406,10 +406,11 @@ token_env = "LISTEN_TOKEN"
     db.close()
     # ...and its cycle was abandoned, not recorded as a failure: no check cut in half.
     assert checks == requests_seen - 1
-    # Besides the polls, only the token's budget was asked for (once: every 6 h).
-    budget = [r for r in gateway.requests if r.path == "/api/usage/token/"]
-    assert len(budget) == 1
-    assert all(r.path.endswith("/models") for r in gateway.requests if r not in budget)
+    # Besides the polls, only the token's budget (every 6 h) and the prices (every hour)
+    # were asked for, once each.
+    aside = [r for r in gateway.requests if r.path in ("/api/usage/token/", "/api/pricing")]
+    assert sorted(r.path for r in aside) == ["/api/pricing", "/api/usage/token/"]
+    assert all(r.path.endswith("/models") for r in gateway.requests if r not in aside)
 
 
 def test_a_cycle_that_raised_is_reported_until_one_completes(gateway) -> None:

@@ -143,8 +143,12 @@ def test_checks_go_through_the_configured_proxy(
     assert done.returncode == 0, done.stderr
     assert "ok, 2 models" in done.stdout
     root = gateway_with_token.base_url.removesuffix("/v1")
-    # The models list, then the token's budget (new-api's usage route): both proxied.
-    assert proxy.seen == [f"{gateway_with_token.base_url}/models", f"{root}/api/usage/token/"]
+    # The models list, the token's budget and the prices (new-api): all proxied.
+    assert proxy.seen == [
+        f"{gateway_with_token.base_url}/models",
+        f"{root}/api/usage/token/",
+        f"{root}/api/pricing",
+    ]
 
 
 def test_no_proxy_bypasses_it(

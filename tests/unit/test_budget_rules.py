@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitor.core.budget import Budget, BudgetPolicy, QuotaWarning, dollars, money_text
+from monitor.core.budget import Budget, BudgetPolicy, QuotaWarning
+from monitor.core.money import decimal_text, money
 from monitor.events.budget import (
     Marks,
     duration_text,
@@ -117,8 +118,8 @@ def test_words_for_people() -> None:
     assert left_text(NOW + 5 * DAY - timedelta(seconds=2), NOW) == "in 5 days"
     assert left_text(NOW + 36 * timedelta(hours=1), NOW) == "in 36 hours"
     assert left_text(NOW - timedelta(hours=1), NOW) == "60 minutes ago"
-    assert money_text(Decimal("12.50")) == "12.5" and money_text(Decimal("1E+3")) == "1000"
-    assert dollars(Decimal("4.2")) == "$4.20" and dollars(Decimal("0.0375")) == "$0.0375"
+    assert decimal_text(Decimal("12.50")) == "12.5" and decimal_text(Decimal("1E+3")) == "1000"
+    assert money(Decimal("4.2")) == "$4.20" and money(Decimal("0.0375")) == "$0.0375"
     assert Budget(Decimal(1), unlimited=True).to_json() == {"unit": "USD", "unlimited": True}
 
 
