@@ -42,6 +42,7 @@ from monitor.delivery.routing import enqueue
 from monitor.events.grouping import CheckOutcome, build_events
 from monitor.events.guard import GuardState, Pending, observe
 from monitor.events.health import Health, next_health
+from monitor.events.prices import fields_as_prices
 from monitor.events.thresholds import FieldPolicy
 from monitor.runtime.budgets import BudgetPass
 from monitor.runtime.caches import CycleCaches
@@ -511,7 +512,7 @@ class Checker:
         )
         return _Guarded(
             view=new_view,
-            changes=tuple(changes),
+            changes=tuple(fields_as_prices(changes, view.confirmed)),
             adopt=new_view.confirmed == models,
             pending_json=json.dumps(
                 {key: entry.to_json() for key, entry in new_view.pending.items()}, sort_keys=True

@@ -132,15 +132,13 @@ def test_pipeline_reports_additions_and_price_changes(
         payload = event.to_payload()
         assert [(c["type"], c["model"]) for c in payload["changes"]] == [
             ("added", "black-forest-labs/flux-2"),
-            ("field_changed", "openai/gpt-4o"),
+            ("price_changed", "openai/gpt-4o"),
         ]
+        # In the unit of every price change: USD per 1M tokens, as new-api's are.
         price = payload["changes"][1]
-        assert price["field"] == "pricing.prompt"
-        assert (price["before"], price["after"], price["percent"]) == (
-            "0.0000025",
-            "0.000003",
-            20.0,
-        )
+        assert price["group"] is None and price["unit"].startswith("USD per 1M tokens")
+        assert (price["before"]["input"], price["after"]["input"]) == ("2.5", "3")
+        assert price["before"]["output"] == price["after"]["output"]
         assert payload["changes"][0]["after"]["output_modalities"] == ["image"]
 
         # A 0.5% move is below the source's threshold: nothing to tell.
@@ -165,6 +163,7 @@ def test_without_a_threshold_the_same_small_move_is_reported(
         openrouter.set_group("default", [*SIM_MODELS[:1], *nudged, *SIM_MODELS[2:]])
         (report,) = checker.check()
         (change,) = report.tokens[0].changes
-        assert change.to_json()["percent"] == 0.5
+        payload = change.to_json()
+        assert (payload["before"]["input"], payload["after"]["input"]) == ("2.5", "2.5125")
     finally:
         db.close()
