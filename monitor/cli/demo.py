@@ -1,8 +1,8 @@
 """`model-monitor demo`: the whole pipeline on loopback, with nothing to configure.
 
 A simulated new-api gateway serves two tokens; between cycles the demo changes what
-they may use, brings a token's expiry near, spends most of its quota, expires the other
-token and renews it. Detection, the outbox and both first
+they may use, brings a token's expiry near, spends most of its quota, doubles a price,
+expires the other token and renews it. Detection, the outbox and both first
 channels (stdout and a signed webhook) run exactly as in production.
 """
 
@@ -52,6 +52,7 @@ def _demo_config(base_url: str, webhook_url: str, alpha: str, beta: str) -> Conf
         refetch_delay=0.2,
         retry_schedule=(0.5, 1.0, 2.0),
         budget_interval=0.0,  # every cycle, to show the warnings; the default is 6 h
+        prices_interval=0.0,  # likewise; the default is 1 h
     )
 
 
@@ -69,6 +70,7 @@ def run_demo(pause: float = 0.6) -> None:
         gateway.add_token(alpha, group="default")
         gateway.add_token(beta, group="default")
         gateway.set_usage(alpha, granted=100 * _QUOTA_PER_USD, used=40 * _QUOTA_PER_USD)
+        gateway.set_pricing(_pricing("1.25"))
         checker = Checker(config, db)
         channels = build_channels(config)
         dispatcher = Dispatcher(config, db, channels)
@@ -110,7 +112,11 @@ def run_demo(pause: float = 0.6) -> None:
             for m in changed
         ]
         gateway.set_group("default", [*changed, make_model("gpt-5", ("openai", "openai-response"))])
-        step("gpt-3.5-turbo vanishes and gpt-4o gains an endpoint type (held by the flap guard)")
+        gateway.set_pricing(_pricing("2.5"))
+        step(
+            "gpt-3.5-turbo vanishes, gpt-4o gains an endpoint type and doubles its price "
+            "(held by the flap guard)"
+        )
         step("still the same: now confirmed and reported")
 
         gateway.expire_token(beta)
@@ -141,6 +147,16 @@ def run_demo(pause: float = 0.6) -> None:
 
 
 _QUOTA_PER_USD = 500_000  # new-api's quota units
+
+
+def _pricing(gpt4o_ratio: str) -> list[dict[str, object]]:
+    """new-api's price list for the demo's models: ratio 1.25 is $2.50 per 1M input tokens."""
+    return [
+        {"model_name": m["id"], "model_ratio": gpt4o_ratio, "completion_ratio": 4}
+        if m["id"] == "gpt-4o"
+        else {"model_name": m["id"], "model_ratio": "0.5", "completion_ratio": 2}
+        for m in BASE_MODELS
+    ]
 
 
 def _describe(token: CheckReport) -> str:

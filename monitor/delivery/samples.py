@@ -88,6 +88,26 @@ def token_recovered() -> Event:
     return event
 
 
+def prices_changed() -> Event:
+    """A new-api price list moved: one model's price for two groups, and a group ratio."""
+    ratio = Change(ChangeType.GROUP_RATIO_CHANGED, "", before="1.5", after="2", group="vip")
+    price = {
+        None: ((("input", "2.5"), ("output", "10")), (("input", "5"), ("output", "20"))),
+        "vip": ((("input", "3.75"), ("output", "15")), (("input", "10"), ("output", "40"))),
+    }
+
+    def moved(group: str | None) -> Change:
+        before, after = price[group]
+        return Change(ChangeType.PRICE_CHANGED, "gpt-4o", before=before, after=after, group=group)
+
+    outcomes = [
+        CheckOutcome("team-a", (moved(None),)),
+        CheckOutcome("team-b", (moved("vip"), ratio)),
+    ]
+    (event,) = build_events(SOURCE, outcomes, OCCURRED_AT, _ids("evt_sample_prices_"))
+    return event
+
+
 def token_expiring() -> Event:
     budget = Budget(
         Decimal(50),
@@ -146,6 +166,7 @@ def all_payloads() -> list[dict[str, Any]]:
         e.to_payload()
         for e in (
             models_changed(),
+            prices_changed(),
             token_failing(),
             token_recovered(),
             token_expiring(),

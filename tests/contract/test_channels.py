@@ -255,6 +255,14 @@ EXAMPLES_SHOWN = [
     ),
     Example("slack-digest.json", lambda: digest(3, numbered=False), slack_message),
     Example(
+        "slack-prices-changed.json", lambda: samples.prices_changed().to_payload(), slack_message
+    ),
+    Example(
+        "email-prices-changed.txt",
+        lambda: samples.prices_changed().to_payload(),
+        lambda p: email_channel(25).render(p)[0],
+    ),
+    Example(
         "slack-token-expiring.json", lambda: samples.token_expiring().to_payload(), slack_message
     ),
     Example(

@@ -55,7 +55,8 @@ def test_demo_runs_offline_and_shows_what_it_detected() -> None:
     assert "gpt-4o endpoint types: +openai-response" in out
     assert "team-beta failing" in out and "team-beta recovered" in out
     assert "team-alpha expires in 5 days" in out and "team-alpha has $5.00 of $100.00" in out
-    assert "the webhook received 6 request(s)" in out
+    assert "$ gpt-4o input $2.50 -> $5.00, output $10.00 -> $20.00 per 1M tokens (+100%)" in out
+    assert "the webhook received 7 request(s)" in out
     assert "sk-demo-" not in out + done.stderr
 
 

@@ -77,6 +77,23 @@ def test_price_changes_reach_the_finance_channel_once(tmp_path: Path, db_url: st
         cli("-q", "check")
         assert len(receiver.received) == 1  # hidden and back: no report
 
+        gateway.set_pricing(priced("2.5"), {"default": 1, "vip": "2.5"})
+        cli("-q", "check")
+        cli("-q", "check")
+        assert len(receiver.received) == 2
+        ratio = receiver.received[1].json()
+        assert payload_errors(ratio) == []
+        assert ratio["changes"] == [
+            {
+                "type": "group_ratio_changed",
+                "tokens": ["team-b"],
+                "group": "vip",
+                "before": "2",
+                "after": "2.5",
+            }
+        ]
+        assert ratio["summary"] == "1 group ratio changed on gw"
+
         table = json.loads(cli("prices", "--format", "json").stdout)
         vip = [r for r in table if r["group"] == "vip" and r["model"] == "model-0"]
         assert vip == [
@@ -84,8 +101,8 @@ def test_price_changes_reach_the_finance_channel_once(tmp_path: Path, db_url: st
                 "source": "gw",
                 "group": "vip",
                 "model": "model-0",
-                "input": "10",
-                "output": "10",
+                "input": "12.5",
+                "output": "12.5",
                 "cache_input": None,
                 "request": None,
             }
