@@ -4,7 +4,7 @@ warnings once per crossing, the silent baseline, renewals and top-ups, the rate 
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -243,3 +243,22 @@ def test_a_stalling_budget_route_costs_one_read_not_one_per_token(db, clock) -> 
         assert elapsed < 4
     with db.reader() as session:
         assert list(session.scalars(select(BudgetCheck.outcome))) == ["timeout"]
+
+
+def test_one_api_budgets_come_from_the_billing_routes(gateway, db, clock) -> None:
+    from dataclasses import replace
+
+    gateway.flavor = "one-api"
+    gateway.set_group("default", [make_model("gpt-4o")])
+    gateway.add_token(A)
+    gateway.set_usage(A, granted=20 * QUOTA, used=5 * QUOTA, expires_at=unix(clock.now + 30 * DAY))
+    config = sim_config(gateway.base_url, {"a": A}, budget_interval=0.0)
+    config = replace(config, sources=(replace(config.sources[0], flavor="one-api"),))
+    Checker(config, db, clock=clock).check()
+    with db.reader() as session:
+        budget = budget_records(session)["a"].budget
+    assert budget is not None
+    assert (str(budget.granted), str(budget.used), str(budget.remaining)) == ("20", "5", "15")
+    assert budget.expires_at == datetime.fromtimestamp(unix(clock.now + 30 * DAY), UTC)
+    paths = {r.path for r in gateway.requests}
+    assert {"/v1/dashboard/billing/subscription", "/v1/dashboard/billing/usage"} <= paths
