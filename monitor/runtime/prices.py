@@ -1,7 +1,8 @@
 """The price pass: after a source's models and budgets, read its price list when due.
 
-new-api publishes every model's price (`GET /api/pricing`, monitor.sources.pricing). The
-list is stored like a models list (content-addressed, so an answer that differs only in
+new-api publishes every model's price (`GET /api/pricing`), and the LiteLLM proxy its
+models' costs (`GET /model/info`, asked with the source's first token): both are read
+into one unit (monitor.sources.pricing). The list is stored like a models list (content-addressed, so an answer that differs only in
 order is the same list) and reported with the same guarantees:
 
 - the first list is the baseline, stored silently;
@@ -33,13 +34,14 @@ from monitor.delivery.routing import enqueue
 from monitor.events.grouping import CheckOutcome, build_events
 from monitor.sources.pricing import read_prices
 from monitor.sources.registry import FLAVORS
+from monitor.sources.side_routes import PriceRoute
 from monitor.store.database import Database
 from monitor.store.prices import load_price_list, price_states, put_price_list, record_prices
 from monitor.store.queries import detected_flavors
 
 log = logging.getLogger("monitor.prices")
 
-Reader = Callable[[SourceConfig, MonitorSettings], PriceList | FetchError]
+Reader = Callable[[PriceRoute, SourceConfig, TokenConfig, MonitorSettings], PriceList | FetchError]
 HIDDEN = "hidden"
 
 
@@ -58,7 +60,8 @@ class PricePass:
 
     def run(self, source: SourceConfig, tokens: Sequence[TokenConfig]) -> tuple[Event, ...]:
         """Read the source's prices if due; returns the events enqueued."""
-        if not tokens or not self._publishes(source):
+        route = self._route(source)
+        if not tokens or route is None:
             return ()
         now = self._clock()
         with self.db.reader() as session:
@@ -66,7 +69,8 @@ class PricePass:
         interval = timedelta(seconds=self.config.prices_interval(source))
         if state is not None and state.checked_at > now - interval:
             return ()
-        result = self._read(source, self.config.monitor)
+        # The first token, for a route that wants one (LiteLLM); prices are per model.
+        result = self._read(route, source, tokens[0], self.config.monitor)
         read_at = self._clock()
         with self.db.session() as session:
             if isinstance(result, FetchError):
@@ -110,13 +114,13 @@ class PricePass:
                 enqueue(session, self.config, event, read_at)
         return tuple(events)
 
-    def _publishes(self, source: SourceConfig) -> bool:
+    def _route(self, source: SourceConfig) -> PriceRoute | None:
         name = source.flavor
         if name == "auto":
             with self.db.reader() as session:
                 name = detected_flavors(session).get(source.name, "")
         flavor = FLAVORS.get(name)
-        return flavor is not None and flavor.publishes_prices
+        return flavor.price_route if flavor is not None else None
 
     def _changes(
         self,

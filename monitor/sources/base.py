@@ -17,6 +17,7 @@ from monitor.config.model import MonitorSettings, Secret, SourceConfig, TokenCon
 from monitor.core.records import ErrorKind, ModelRecord
 from monitor.sources.budget import BudgetRoute
 from monitor.sources.interning import RecordTable
+from monitor.sources.side_routes import PriceRoute
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,8 +86,8 @@ class Flavor(ABC):
     # Where the gateway tells a token's quota and expiry (monitor.sources.budget); None:
     # it does not, and budgets are not read.
     budget_route: ClassVar[BudgetRoute | None] = None
-    # Whether the gateway publishes its prices (new-api: monitor.sources.pricing).
-    publishes_prices: ClassVar[bool] = False
+    # Where the gateway publishes its prices (monitor.sources.pricing); None: it does not.
+    price_route: ClassVar[PriceRoute | None] = None
 
     @classmethod
     def create(cls, registry: Mapping[str, type[Flavor]], records: RecordTable) -> Flavor:

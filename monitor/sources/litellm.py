@@ -25,6 +25,7 @@ from typing import Any, ClassVar
 from monitor.core.records import ErrorKind, ModelRecord
 from monitor.sources.base import InvalidResponse, json_type
 from monitor.sources.openai_compat import OpenAIFlavor
+from monitor.sources.side_routes import PriceRoute
 
 # What LiteLLM reports for every model; used by auto-detection.
 LITELLM_CREATED = 1677610602
@@ -43,6 +44,7 @@ class LiteLLMFlavor(OpenAIFlavor):
     """LiteLLM proxy: `mode` and token limits where the proxy knows them."""
 
     name: ClassVar[str] = "litellm"
+    price_route: ClassVar[PriceRoute | None] = "model_info"
 
     def record(self, model_id: str, item: dict[str, Any]) -> ModelRecord:
         fields: dict[str, Any] = {}

@@ -22,6 +22,7 @@ from monitor.core.records import ModelRecord
 from monitor.sources.base import Flavor, InvalidResponse, Page, Request, json_type
 from monitor.sources.budget import BudgetRoute, explain_auth_failure
 from monitor.sources.interning import RecordTable
+from monitor.sources.side_routes import PriceRoute
 
 _ABSENT = object()
 
@@ -109,7 +110,7 @@ class NewApiFlavor(OneApiFlavor):
 
     name: ClassVar[str] = "new-api"
     budget_route: ClassVar[BudgetRoute | None] = "usage"
-    publishes_prices: ClassVar[bool] = True
+    price_route: ClassVar[PriceRoute | None] = "pricing"
 
     @classmethod
     def create(cls, registry: Mapping[str, type[Flavor]], records: RecordTable) -> Flavor:

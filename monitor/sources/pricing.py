@@ -23,14 +23,16 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from monitor.config import MonitorSettings, SourceConfig
+from monitor.config import MonitorSettings, SourceConfig, TokenConfig
 from monitor.core.prices import Price, PriceList, amount, times
 from monitor.core.records import ErrorKind, FetchError
 from monitor.sources.base import InvalidResponse, json_type
-from monitor.sources.side_routes import Refused, get_json, site_root
+from monitor.sources.side_routes import PriceRoute, Refused, get_json, site_root
 from monitor.transport.deadline import within
 
 PRICING_PATH = "/api/pricing"
+MODEL_INFO_PATH = "/model/info"  # LiteLLM, under the source's base URL (also /v1/model/info)
+_MILLION = Decimal(1_000_000)
 PRICES_TIMEOUT = 20.0  # a price list is larger than a usage answer
 
 # new-api's ratio 1: $0.002 per 1K tokens, $2 per 1M.
@@ -125,16 +127,77 @@ def _group_ratios(value: object) -> dict[str, Decimal]:
     return ratios
 
 
-def read_prices(source: SourceConfig, settings: MonitorSettings) -> PriceList | FetchError:
-    """The source's price list, or why it could not be read. Asked without a token: the
-    page is public unless the operator hides it (401 or 403: `FetchError` AUTH or
-    FORBIDDEN, which the caller reports as "prices unavailable")."""
+def parse_litellm_model_info(body: object) -> PriceList:
+    """The LiteLLM proxy's `GET /model/info` as a price list (no groups), or InvalidResponse.
+
+    Costs are USD per token (`input_cost_per_token`, `output_cost_per_token`,
+    `cache_read_input_token_cost`), times 1,000,000 exactly; a missing or null cost is no
+    price for that component. A model served by several deployments that disagree is
+    priced at the highest of each component: what a request may cost.
+    """
+    if not isinstance(body, dict):
+        raise InvalidResponse(f"the response is {json_type(body)}, not a JSON object")
+    data = body.get("data")
+    if not isinstance(data, list):
+        raise InvalidResponse(f"data is {json_type(data)}, not a list")
+    prices: dict[str, Price] = {}
+    for index, item in enumerate(data):
+        if not isinstance(item, dict):
+            raise InvalidResponse(f"data[{index}] is {json_type(item)}, not a model object")
+        name = item.get("model_name")
+        if not isinstance(name, str) or not name:
+            raise InvalidResponse(f"data[{index}] has no model_name")
+        info = item.get("model_info")
+        if not isinstance(info, dict):
+            raise InvalidResponse(f"model {name!r}: model_info is {json_type(info)}, not an object")
+        price = Price(
+            input=_per_million(info, "input_cost_per_token", name),
+            output=_per_million(info, "output_cost_per_token", name),
+            cache_input=_per_million(info, "cache_read_input_token_cost", name),
+        )
+        prices[name] = _highest(prices[name], price) if name in prices else price
+    return PriceList(prices, {})
+
+
+def _per_million(info: dict[str, Any], key: str, name: str) -> Decimal | None:
+    if info.get(key) is None:
+        return None
+    return times(_number(info, key, name), _MILLION)
+
+
+def _highest(a: Price, b: Price) -> Price:
+    def top(x: Decimal | None, y: Decimal | None) -> Decimal | None:
+        return y if x is None else x if y is None else max(x, y)
+
+    return Price(
+        input=top(a.input, b.input),
+        output=top(a.output, b.output),
+        cache_input=top(a.cache_input, b.cache_input),
+        request=top(a.request, b.request),
+    )
+
+
+def read_prices(
+    route: PriceRoute,
+    source: SourceConfig,
+    token: TokenConfig,
+    settings: MonitorSettings,
+) -> PriceList | FetchError:
+    """The source's price list, or why it could not be read.
+
+    new-api's page is public unless the operator hides it, so it is asked without a
+    token (401 or 403: `FetchError` AUTH or FORBIDDEN, which the caller reports as
+    "prices unavailable"); LiteLLM's answers a virtual key, `token`.
+    """
     timeout = min(source.timeout or settings.timeout, PRICES_TIMEOUT)
     deadline = None
     try:
         with within(timeout) as deadline:
-            body = get_json(site_root(source.base_url) + PRICING_PATH, source, None, deadline)
-        return parse_new_api_pricing(body)
+            if route == "pricing":
+                url = site_root(source.base_url) + PRICING_PATH
+                return parse_new_api_pricing(get_json(url, source, None, deadline))
+            url = source.base_url + MODEL_INFO_PATH
+            return parse_litellm_model_info(get_json(url, source, token, deadline))
     except Refused as refused:
         return refused.error
     except (InvalidResponse, ValueError) as exc:
@@ -142,4 +205,4 @@ def read_prices(source: SourceConfig, settings: MonitorSettings) -> PriceList | 
     except Exception as exc:  # a stall, a reset: this read fails, nothing else
         expired = deadline is not None and deadline.expired
         kind = ErrorKind.TIMEOUT if expired else ErrorKind.NETWORK
-        return FetchError(kind, f"the pricing page did not answer ({type(exc).__name__})")
+        return FetchError(kind, f"the price list did not come ({type(exc).__name__})")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from monitor.config import SourceConfig, TokenConfig
@@ -16,6 +16,10 @@ from monitor.core.records import ErrorKind, FetchError
 from monitor.core.retry_after import retry_after
 from monitor.transport.connections import GET_HEADERS, POOLS, read_capped
 from monitor.transport.deadline import Deadline
+
+# Where a flavor publishes prices (`Flavor.price_route`): new-api's pricing page, or the
+# LiteLLM proxy's model info (monitor.sources.pricing).
+PriceRoute = Literal["pricing", "model_info"]
 
 _BODY_LIMIT = 4 * 1024 * 1024  # a price list of a few thousand models
 

@@ -11,6 +11,7 @@ active) to play a proxy without a database, where a wrong key gets HTTP 400
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from random import Random
@@ -27,6 +28,7 @@ from monitor.sim.wire.base import (
 )
 
 CREATED = 1677610602  # what the proxy reports for every model
+MODEL_INFO_PATHS = frozenset({"/model/info", "/v1/model/info"})
 
 _ERROR_TYPES = {
     401: "auth_error",
@@ -42,6 +44,16 @@ class LiteLLMWire(WireFormat[tuple[bytes, ...]]):
 
     def __init__(self) -> None:
         self.connected_db = True
+
+    def respond(self, request: WireRequest, caller: Caller, rng: Random) -> WireResponse:
+        if request.path not in MODEL_INFO_PATHS:
+            return super().respond(request, caller, rng)
+        refusal = self.refuse(request, caller)
+        if refusal is not None:
+            return refusal
+        data = [model_info(model) for model in caller.models.models]
+        # The proxy writes its costs as Python floats: 2.5e-06, not 0.0000025.
+        return WireResponse(200, json.dumps({"data": data}).encode())
 
     def token(self, request: WireRequest) -> str | None:
         return bearer(request.header("Authorization")) or request.header("x-litellm-api-key")
@@ -114,3 +126,27 @@ def litellm_model(model: Mapping[str, Any]) -> dict[str, Any]:
     if "max_output_tokens" in model:
         entry["max_output_tokens"] = model["max_output_tokens"]
     return entry
+
+
+def model_info(model: Mapping[str, Any]) -> dict[str, Any]:
+    """One deployment as `GET /model/info` lists it: costs in USD per token, from the
+    canonical model's `pricing` ("prompt", "completion", "input_cache_read")."""
+    pricing = model.get("pricing") or {}
+    info: dict[str, Any] = {
+        "id": hashlib.sha256(str(model["id"]).encode()).hexdigest()[:16],
+        "key": model["id"],
+        "mode": model.get("mode", "chat"),
+        "max_tokens": model.get("max_output_tokens"),
+        "max_input_tokens": model.get("context_window"),
+    }
+    for key, name in (
+        ("prompt", "input_cost_per_token"),
+        ("completion", "output_cost_per_token"),
+        ("input_cache_read", "cache_read_input_token_cost"),
+    ):
+        info[name] = float(pricing[key]) if key in pricing else None
+    return {
+        "model_name": model["id"],
+        "litellm_params": {"model": f"openai/{model['id']}"},
+        "model_info": info,
+    }
