@@ -2,8 +2,9 @@
 
 new-api publishes every model's price (`GET /api/pricing`), and the LiteLLM proxy its
 models' costs (`GET /model/info`, asked with the source's first token): both are read
-into one unit (monitor.sources.pricing). The list is stored like a models list (content-addressed, so an answer that differs only in
-order is the same list) and reported with the same guarantees:
+into one unit (monitor.sources.pricing). The list is stored like a models list
+(content-addressed, so an answer that differs only in order is the same list) and
+reported with the same guarantees:
 
 - the first list is the baseline, stored silently;
 - a different list is reported once it was read `confirm_checks` times in a row (the flap

@@ -6,13 +6,13 @@ import zlib
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from monitor.core.prices import PriceList, canonical_json, from_canonical
 from monitor.core.records import content_hash
 from monitor.store.dialects import upsert_insert
-from monitor.store.schema import PriceSnapshot, SourcePrices
+from monitor.store.schema import EventRow, PriceSnapshot, SourcePrices
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,3 +99,16 @@ def record_prices(
             pending_id,
             pending_count,
         )
+
+
+def last_price_change(session: Session, source: str) -> datetime | None:
+    """When the source's latest event with a price change occurred (None: never)."""
+    query = select(func.max(EventRow.occurred_at)).where(
+        EventRow.source == source,
+        EventRow.type == "models.changed",
+        or_(
+            EventRow.payload.contains('"type":"price_changed"'),
+            EventRow.payload.contains('"type":"group_ratio_changed"'),
+        ),
+    )
+    return session.scalar(query)

@@ -19,7 +19,7 @@ from monitor.core.clock import utcnow
 from monitor.store.database import Database
 from monitor.store.queries import installation_id
 from monitor.store.snapshots import SnapshotStore
-from monitor.web import matrix, status, timeline
+from monitor.web import matrix, prices, status, timeline
 from monitor.web.feed import CONTENT_TYPE as ATOM_TYPE
 from monitor.web.feed import build_feed
 from monitor.web.render import CSP, render
@@ -27,7 +27,7 @@ from monitor.web.render import CSP, render
 log = logging.getLogger("monitor.web")
 
 HTML_TYPE = "text/html; charset=utf-8"
-PATHS = ("/", "/matrix", "/changes", "/changes.atom")
+PATHS = ("/", "/matrix", "/prices", "/changes", "/changes.atom")
 MAX_DAYS = 366
 
 # Sent with every page: no framing, no sniffing, no referrer with filter values in it.
@@ -71,6 +71,7 @@ class StatusPages:
         self._routes: dict[str, Callable[[Mapping[str, str], datetime], Page]] = {
             "/": self._status,
             "/matrix": self._matrix,
+            "/prices": self._prices,
             "/changes": self._changes,
             "/changes.atom": self._feed,
         }
@@ -124,6 +125,19 @@ class StatusPages:
             "matrix.html.j2", view=view, others=names, now=now, nav="matrix", filter_script=True
         )
         return _html(body)
+
+    def _prices(self, params: Mapping[str, str], now: datetime) -> Page:
+        with self.db.reader() as session:
+            names = prices.priced_sources(session)
+            source = params.get("source") or (names[0] if len(names) == 1 else None)
+            if source is None:
+                return _html(render("sources.html.j2", sources=names, now=now, nav="prices"))
+            if source not in names:
+                known = ", ".join(names) or "none yet"
+                message = f"No prices are recorded for {source}. Sources with prices: {known}."
+                return _error(404, "No such source", message, now)
+            view = prices.build_prices(session, self.config, source)
+        return _html(render("prices.html.j2", view=view, others=names, now=now, nav="prices"))
 
     def _timeline(self, params: Mapping[str, str], now: datetime) -> timeline.TimelineView:
         kind = params.get("type") or None

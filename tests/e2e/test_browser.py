@@ -207,7 +207,7 @@ def test_typing_in_the_filter_box_hides_rows_in_a_real_browser(
 
 
 def test_the_pages_work_without_console_errors(big: Big, chromium: Chromium) -> None:
-    for path in ("/", "/changes", "/changes?type=added"):
+    for path in ("/", "/prices", "/changes", "/changes?type=added"):
         chromium.open(f"{big.listener.url}{path}")
     assert chromium.problems() == []
     assert chromium.evaluate("document.querySelectorAll('article').length") == 1

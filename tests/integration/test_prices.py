@@ -188,3 +188,32 @@ def test_the_timeline_and_feed_say_a_price_change_in_words(gw, db) -> None:
         "gpt-4o (group vip) input $3.75 -> $7.50, output $15.00 -> $30.00 per 1M tokens (+100%)",
         "gpt-4o input $2.50 -> $5.00, output $10.00 -> $20.00 per 1M tokens (+100%)",
     ]
+
+
+def test_the_prices_page_lists_each_groups_prices_and_the_last_change(gw, db) -> None:
+    from monitor.web.app import StatusPages
+    from tests.support.html_check import validate_html
+
+    hostile = "<b>x</b>&"
+    clock = Clock()
+    check = checker(gw, db, clock, confirm_checks=1)
+    gw.set_pricing(
+        [*pricing(), {"model_name": hostile, "model_ratio": "1"}], {"default": 1, "vip": "1.5"}
+    )
+    price_changes(check, clock)
+    gw.set_pricing(
+        [*pricing(gpt4o="2.5"), {"model_name": hostile, "model_ratio": "1"}],
+        {"default": 1, "vip": "1.5"},
+    )
+    price_changes(check, clock)
+    pages = StatusPages(db, check.config, clock=clock)
+    page = pages.respond("/prices", "")  # one source: picked
+    assert page.status == 200
+    text = page.body.decode()
+    validate_html(text)
+    assert "base input (per 1M tokens)" in text and "vip output (per 1M tokens)" in text
+    assert "$5.00" in text and "$7.50" in text and "$0.06" in text  # vip per call: 0.04 x 1.5
+    assert hostile not in text and "&lt;b&gt;x&lt;/b&gt;&amp;" in text
+    assert "last change: <time" in text
+    missing = pages.respond("/prices", "source=nope")
+    assert missing.status == 404
