@@ -15,6 +15,7 @@ from monitor.config.discovery import (
     write_starter_config,
 )
 from monitor.core.printable import printable
+from monitor.events.budget import duration_text
 from monitor.store.urls import shown_url
 
 if TYPE_CHECKING:
@@ -121,6 +122,11 @@ def config_check(app: App) -> None:
         f"detection: confirm_checks={m.confirm_checks}, failure_threshold={m.failure_threshold}, "
         f"mass_change_share={m.mass_change_share:g}"
     )
+    expiry = ", ".join(duration_text(s) for s in m.expiry_warning) or "never"
+    click.echo(
+        f"budgets: read every {m.budget_interval:g}s, warn {expiry} before expiry and below "
+        f"{m.quota_warning.text()} of quota; prices: read every {m.prices_interval:g}s"
+    )
     if m.listen:
         from monitor.runtime.listener import is_loopback, parse_address
 
@@ -138,11 +144,17 @@ def config_check(app: App) -> None:
         click.echo(f"  {source.name}: {flavor} {source.base_url}")
         for token in config.tokens_of(source.name):
             channels = ", ".join(c.name for c in config.channels_for(token)) or "none"
-            click.echo(f"    token {token.name} (sha256:{token.fingerprint}) -> {channels}")
+            group = f", group {token.group}" if token.group else ""
+            click.echo(
+                printable(
+                    f"    token {token.name} (sha256:{token.fingerprint}{group}) -> {channels}"
+                )
+            )
     click.echo(f"channels ({len(config.channels)}):")
     for channel in config.channels:
         filters = f" models={','.join(channel.models)}" if channel.models else ""
         filters += f" exclude={','.join(channel.exclude_models)}" if channel.exclude_models else ""
+        filters += f" changes={','.join(channel.changes)}" if channel.changes else ""
         events = ",".join(channel.events)
         click.echo(printable(f"  {channel.name}: {channel.type} events={events}{filters}"))
     click.echo("ok")

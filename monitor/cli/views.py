@@ -306,11 +306,12 @@ def prices(app: App, sources: tuple[str, ...], tokens: tuple[str, ...], fmt: str
     config = app.optional_config()
     db = app.read_db(config)
     configured = config.tokens if config is not None else ()
-    unknown = [t for t in tokens if t not in {c.name for c in configured}]
-    if unknown:
-        fail(f"token {', '.join(unknown)} is not in the config", EXIT_CONFIG)
+    strangers = [t for t in tokens if t not in {c.name for c in configured}]
+    if strangers:
+        fail(f"token {', '.join(strangers)} is not in the config", EXIT_CONFIG)
     rows: list[list[Any]] = []
     records: list[dict[str, Any]] = []
+    unknown: list[tuple[str, str]] = []  # (source, group) the price list has no ratio for
     with db.reader() as session:
         states = price_states(session)
         for name, state in states.items():
@@ -322,7 +323,9 @@ def prices(app: App, sources: tuple[str, ...], tokens: tuple[str, ...], fmt: str
                 chosen = [t for t in chosen if t.name in tokens]
                 if not chosen:
                     continue
-            groups = sorted({t.group for t in chosen if t.group is not None})
+            named = sorted({t.group for t in chosen if t.group is not None})
+            groups = [g for g in named if listed.knows_group(g)]
+            unknown += [(name, g) for g in named if g not in groups]
             base = not tokens or any(t.group is None for t in chosen)
             views: list[str | None] = [None] if base else []
             views += groups
@@ -347,8 +350,15 @@ def prices(app: App, sources: tuple[str, ...], tokens: tuple[str, ...], fmt: str
                     )
     headers = ["source", "group", "model", "input", "output", "cache input", "request"]
     emit(fmt, headers, rows, records)
-    if fmt == "table" and not rows:
-        click.echo("no prices recorded (only new-api gateways publish them; see `status`)")
+    if fmt == "table" and not states:
+        click.echo("no prices recorded (new-api and LiteLLM publish them; see `status`)")
+    for source, group in unknown:
+        click.echo(
+            printable(
+                f"note: {source} publishes no ratio for group {group}: its prices are unknown"
+            ),
+            err=True,
+        )
 
 
 @click.command()

@@ -112,3 +112,20 @@ def test_price_changes_reach_the_finance_channel_once(tmp_path: Path, db_url: st
             json.loads(cli("prices", "--token", "team-a", "--format", "json").stdout)[0]["group"]
             is None
         )
+
+
+def test_a_group_the_gateway_does_not_price_is_said_not_guessed(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    with world_at(tmp_path, sqlite_url) as (gateway, _, cli):
+        text = cli.config.read_text().replace("[monitor]\n", '[monitor]\nprices_interval = "0s"\n')
+        text = text.replace(
+            'token_env = "CONTRACT_TOKEN_B"', 'token_env = "CONTRACT_TOKEN_B"\ngroup = "nowhere"'
+        )
+        cli.config.write_text(text)
+        gateway.set_pricing(priced(), {"default": 1})
+        cli("-q", "check")
+        done = cli("prices", "--token", "team-b")
+        assert "no ratio for group nowhere" in done.stderr
+        assert "model-0" not in done.stdout  # no price is made up for it
+        assert "model-0" in cli("prices", "--token", "team-a").stdout
