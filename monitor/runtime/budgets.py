@@ -28,11 +28,10 @@ from monitor.core.money import money
 from monitor.core.records import ErrorKind, Event, EventType, FetchError, SourceRef
 from monitor.delivery.routing import enqueue
 from monitor.events.budget import BudgetWarning, left_text, observe_budget
+from monitor.sources.base import Flavor
 from monitor.sources.budget import BudgetRoute, read_budget
-from monitor.sources.registry import FLAVORS
 from monitor.store.budgets import budget_backoff, budget_records, reads_since, record_budget_read
 from monitor.store.database import Database
-from monitor.store.queries import detected_flavors
 
 log = logging.getLogger("monitor.budget")
 
@@ -56,9 +55,12 @@ class BudgetPass:
         self._clock = clock
         self._read = read
 
-    def run(self, source: SourceConfig, tokens: Sequence[TokenConfig]) -> tuple[Event, ...]:
-        """Read the due budgets of `tokens`; returns the events enqueued."""
-        route = self._route(source)
+    def run(
+        self, source: SourceConfig, tokens: Sequence[TokenConfig], flavor: type[Flavor] | None
+    ) -> tuple[Event, ...]:
+        """Read the due budgets of `tokens`, as `flavor` reads them; returns the events
+        enqueued."""
+        route = flavor.budget_route if flavor is not None else None
         if route is None or not tokens:
             return ()
         now = self._clock()
@@ -130,14 +132,6 @@ class BudgetPass:
                     enqueue(session, self.config, event, read_at)
                     events.append(event)
         return tuple(events)
-
-    def _route(self, source: SourceConfig) -> BudgetRoute | None:
-        name = source.flavor
-        if name == "auto":
-            with self.db.reader() as session:
-                name = detected_flavors(session).get(source.name, "")
-        flavor = FLAVORS.get(name)
-        return flavor.budget_route if flavor is not None else None
 
 
 _NEVER = datetime.min.replace(tzinfo=UTC)

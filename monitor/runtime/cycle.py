@@ -47,8 +47,9 @@ from monitor.events.thresholds import FieldPolicy
 from monitor.runtime.budgets import BudgetPass
 from monitor.runtime.caches import CycleCaches
 from monitor.runtime.prices import PricePass
+from monitor.sources.base import Flavor
 from monitor.sources.fetch import fetch_models, secret_forms
-from monitor.sources.registry import FLAVORS
+from monitor.sources.registry import reading
 from monitor.store.cycles import (
     LastCheck,
     add_checks,
@@ -59,6 +60,7 @@ from monitor.store.cycles import (
     token_states,
 )
 from monitor.store.database import Database
+from monitor.store.queries import detected_flavors
 from monitor.store.schema import TokenState
 
 log = logging.getLogger("monitor.check")
@@ -205,8 +207,7 @@ class Checker:
             and source.explain_auth
         ):
             # With flavor = "auto", the flavor the last successful check was read as.
-            name = before.flavor if source.flavor == "auto" else source.flavor
-            flavor = FLAVORS.get(name or "")
+            flavor = reading(source.flavor, before.flavor)
             detail = flavor.explain_auth(source, token, self.config.monitor) if flavor else None
             if detail:
                 return replace(result, detail=detail)
@@ -258,14 +259,21 @@ class Checker:
     def _pass(
         self,
         name: str,
-        run: Callable[[SourceConfig, Sequence[TokenConfig]], tuple[Event, ...]],
+        run: Callable[
+            [SourceConfig, Sequence[TokenConfig], type[Flavor] | None], tuple[Event, ...]
+        ],
         source: SourceConfig,
         tokens: Sequence[TokenConfig],
     ) -> tuple[Event, ...]:
         """A pass after the models are stored (`monitor.runtime.budgets`, `.prices`): its
-        failure is logged and costs nothing that was already recorded."""
+        failure is logged and costs nothing that was already recorded. It gets the flavor
+        the source is read as (for `auto`, the one detected)."""
         try:
-            return run(source, tokens)
+            detected = None
+            if source.flavor == "auto":
+                with self.db.reader() as session:
+                    detected = detected_flavors(session).get(source.name)
+            return run(source, tokens, reading(source.flavor, detected))
         except Exception:
             log.exception("source %s: the %s pass failed", source.name, name)
             return ()

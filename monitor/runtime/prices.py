@@ -33,12 +33,11 @@ from monitor.core.prices import PriceList, diff_group_ratios, passes_threshold
 from monitor.core.records import Change, ChangeType, ErrorKind, Event, FetchError, SourceRef
 from monitor.delivery.routing import enqueue
 from monitor.events.grouping import CheckOutcome, build_events
+from monitor.sources.base import Flavor
 from monitor.sources.pricing import read_prices
-from monitor.sources.registry import FLAVORS
 from monitor.sources.side_routes import PriceRoute
 from monitor.store.database import Database
 from monitor.store.prices import load_price_list, price_states, put_price_list, record_prices
-from monitor.store.queries import detected_flavors
 
 log = logging.getLogger("monitor.prices")
 
@@ -59,9 +58,12 @@ class PricePass:
         self._clock = clock
         self._read = read
 
-    def run(self, source: SourceConfig, tokens: Sequence[TokenConfig]) -> tuple[Event, ...]:
-        """Read the source's prices if due; returns the events enqueued."""
-        route = self._route(source)
+    def run(
+        self, source: SourceConfig, tokens: Sequence[TokenConfig], flavor: type[Flavor] | None
+    ) -> tuple[Event, ...]:
+        """Read the source's prices if due, as `flavor` publishes them; returns the events
+        enqueued."""
+        route = flavor.price_route if flavor is not None else None
         if not tokens or route is None:
             return ()
         now = self._clock()
@@ -114,14 +116,6 @@ class PricePass:
             for event in events:
                 enqueue(session, self.config, event, read_at)
         return tuple(events)
-
-    def _route(self, source: SourceConfig) -> PriceRoute | None:
-        name = source.flavor
-        if name == "auto":
-            with self.db.reader() as session:
-                name = detected_flavors(session).get(source.name, "")
-        flavor = FLAVORS.get(name)
-        return flavor.price_route if flavor is not None else None
 
     def _changes(
         self,

@@ -23,3 +23,9 @@ FLAVORS: dict[str, type[Flavor]] = {
     "openai": OpenAIFlavor,
     "openrouter": OpenRouterFlavor,
 }
+
+
+def reading(flavor: str, detected: str | None) -> type[Flavor] | None:
+    """The flavor a source's answers are read as: its own, or for `auto` the one its last
+    successful check was detected as (None: not detected yet, or not registered)."""
+    return FLAVORS.get((detected or "") if flavor == "auto" else flavor)

@@ -262,3 +262,13 @@ def test_one_api_budgets_come_from_the_billing_routes(gateway, db, clock) -> Non
     assert budget.expires_at == datetime.fromtimestamp(unix(clock.now + 30 * DAY), UTC)
     paths = {r.path for r in gateway.requests}
     assert {"/v1/dashboard/billing/subscription", "/v1/dashboard/billing/usage"} <= paths
+
+
+def test_an_auto_source_reads_budgets_once_it_is_detected_as_new_api(gw, db, clock) -> None:
+    from dataclasses import replace
+
+    config = sim_config(gw.base_url, {"a": A}, budget_interval=0.0)
+    config = replace(config, sources=(replace(config.sources[0], flavor="auto"),))
+    Checker(config, db, clock=clock).check()
+    with db.reader() as session:
+        assert budget_records(session)["a"].ok_at is not None
