@@ -4,9 +4,10 @@ A token's budget is due when its last read is older than the source's `budget_in
 (0: every check). The gateway's budget route is rate limited for all tokens of a source
 together (new-api: about 20 reads per 20 minutes per client address), so the pass reads
 at most `budget_rate_limit` minus the reads of the last 20 minutes, stalest tokens
-first, one after another; a 429 stops the pass and keeps the source's budget reads
-away for as long as it asked (20 minutes when it did not say), and a timeout or a
-network failure stops it until the next check. Reads are counted in the
+first: one read alone, then the rest `concurrency` at a time. A 429 on that first read
+stops the pass and keeps the source's budget reads away for as long as it asked (20
+minutes when it did not say), and a timeout or a network failure stops it until the
+next check. Reads are counted in the
 database, so `check` from cron and several daemons share one allowance.
 
 What a read means (warnings once per crossing, the baseline) is decided by
@@ -18,7 +19,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+
+from sqlalchemy.orm import Session
 
 from monitor.config import Config, MonitorSettings, SourceConfig, TokenConfig
 from monitor.core.budget import Budget
@@ -86,29 +90,12 @@ class BudgetPass:
                 len(due),
                 allowance,
             )
+        results = self._read_all(route, source, due[:allowance], now)
         events: list[Event] = []
-        for token in due[:allowance]:
-            result = self._read(route, source, token, self.config.monitor, now)
-            read_at = self._clock()
-            with self.db.session() as session:
+        with self.db.session() as session:
+            for token, result, read_at in results:
                 if isinstance(result, FetchError):
-                    retry_at = None
-                    if result.kind is ErrorKind.RATE_LIMITED:
-                        wait = result.retry_after or RATE_WINDOW.total_seconds()
-                        retry_at = read_at + timedelta(seconds=wait)
-                    record_budget_read(
-                        session,
-                        source=source.name,
-                        token=token.name,
-                        now=read_at,
-                        outcome=str(result.kind),
-                        status=result.status,
-                        retry_at=retry_at,
-                        error=result.message,
-                    )
-                    log.warning("token %s: budget not read: %s", token.name, result.message)
-                    if result.kind in _SOURCE_WIDE:
-                        break  # the route, not the token: the others wait for the next check
+                    self._failed(session, source, token, result, read_at)
                     continue
                 before = records.get(token.name)
                 marks, warnings = observe_budget(
@@ -132,6 +119,55 @@ class BudgetPass:
                     enqueue(session, self.config, event, read_at)
                     events.append(event)
         return tuple(events)
+
+    def _read_all(
+        self,
+        route: BudgetRoute,
+        source: SourceConfig,
+        tokens: Sequence[TokenConfig],
+        now: datetime,
+    ) -> list[tuple[TokenConfig, Budget | FetchError, datetime]]:
+        """Each token's read, with when it came back. The first goes alone: when the route
+        is unwell for the whole source (a 429, a stall), it is the only one that waits; the
+        rest then go `concurrency` at a time, as the models checks do."""
+
+        def read(token: TokenConfig) -> tuple[TokenConfig, Budget | FetchError, datetime]:
+            result = self._read(route, source, token, self.config.monitor, now)
+            return token, result, self._clock()
+
+        if not tokens:
+            return []
+        first = read(tokens[0])
+        result = first[1]
+        if len(tokens) == 1 or (isinstance(result, FetchError) and result.kind in _SOURCE_WIDE):
+            return [first]  # the route, not the token: the others wait for the next check
+        workers = max(1, min(self.config.monitor.concurrency, len(tokens) - 1))
+        with ThreadPoolExecutor(workers, thread_name_prefix=f"budget-{source.name}") as pool:
+            return [first, *pool.map(read, tokens[1:])]
+
+    def _failed(
+        self,
+        session: Session,
+        source: SourceConfig,
+        token: TokenConfig,
+        error: FetchError,
+        read_at: datetime,
+    ) -> None:
+        retry_at = None
+        if error.kind is ErrorKind.RATE_LIMITED:
+            wait = error.retry_after or RATE_WINDOW.total_seconds()
+            retry_at = read_at + timedelta(seconds=wait)
+        record_budget_read(
+            session,
+            source=source.name,
+            token=token.name,
+            now=read_at,
+            outcome=str(error.kind),
+            status=error.status,
+            retry_at=retry_at,
+            error=error.message,
+        )
+        log.warning("token %s: budget not read: %s", token.name, error.message)
 
 
 _NEVER = datetime.min.replace(tzinfo=UTC)
