@@ -5,7 +5,9 @@
 It shares no code with monitor.sim, so a benchmark against it measures the client, not
 how well the client and the simulator agree. Every token is valid; each answer is one of
 a few pre-encoded shufflings of the list (new-api returns its list in random order), and
-the list can grow by one model (`add_model`) to measure a changed cycle.
+the list can grow by one model (`add_model`) to measure a changed cycle. Like new-api it
+also answers `/api/usage/token/` (a token's quota, a few hundred bytes) and
+`/api/pricing` (every model's price ratios); any other path is a 404.
 """
 
 from __future__ import annotations
@@ -40,6 +42,43 @@ def encode_variants(models: Sequence[str], variants: int = 8, seed: int = 1) -> 
     return bodies
 
 
+USAGE = json.dumps(
+    {
+        "code": True,
+        "data": {
+            "object": "token_usage",
+            "name": "bench",
+            "total_granted": 50_000_000,
+            "total_used": 1_250_000,
+            "total_available": 48_750_000,
+            "unlimited_quota": False,
+            "model_limits": {},
+            "model_limits_enabled": False,
+            "expires_at": 0,
+        },
+        "message": "",
+    },
+    separators=(",", ":"),
+).encode()
+
+
+def encode_pricing(models: Sequence[str]) -> bytes:
+    data = [
+        {
+            "model_name": m,
+            "quota_type": 0,
+            "model_ratio": 1.25,
+            "model_price": 0,
+            "completion_ratio": 4,
+            "enable_groups": ["default"],
+            "supported_endpoint_types": ["openai"],
+        }
+        for m in models
+    ]
+    document = {"success": True, "data": data, "group_ratio": {"default": 1}}
+    return json.dumps(document, separators=(",", ":")).encode()
+
+
 class PlainGateway(http.server.ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 256
@@ -49,6 +88,7 @@ class PlainGateway(http.server.ThreadingHTTPServer):
         self.latency = latency
         self.names = [f"model-{i:05d}" for i in range(models)]
         self.bodies = encode_variants(self.names)
+        self.pricing = encode_pricing(self.names)
         self.served = 0
         self._lock = threading.Lock()
 
@@ -70,10 +110,20 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     server: PlainGateway
 
     def do_GET(self) -> None:
-        if not self.headers.get("Authorization", "").startswith("Bearer "):
+        path = self.path.split("?")[0]
+        public = path == "/api/pricing"  # new-api's pricing page needs no token
+        if not public and not self.headers.get("Authorization", "").startswith("Bearer "):
             self.send_error(401)
             return
-        body = self.server.next_body()
+        if path in ("/v1/models", "/v1/models/"):
+            body = self.server.next_body()
+        elif path in ("/api/usage/token", "/api/usage/token/"):
+            body = USAGE
+        elif path == "/api/pricing":
+            body = self.server.pricing
+        else:
+            self.send_error(404)
+            return
         if self.server.latency:
             time.sleep(self.server.latency)
         self.send_response(200)
