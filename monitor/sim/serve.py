@@ -14,12 +14,15 @@ import os
 import secrets
 import sys
 import threading
+import time
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from monitor.config.durations import parse_duration
+from monitor.core.budget import QUOTA_PER_USD
 from monitor.sim.gateway import Fault, GatewaySimulator, make_model
 from monitor.sim.wire import WIRE_FORMATS
 
@@ -56,6 +59,11 @@ class SimToken:
     group: str = "default"
     models: tuple[dict[str, Any], ...] | None = None
     expired: bool = False
+    # Its account, for budgets (new-api's usage route): dollars granted and spent, and how
+    # long until it expires from when the file is applied (None: as the simulator has it).
+    quota: float | None = None
+    used: float | None = None
+    expires_in: float | None = None
 
 
 @dataclass(frozen=True)
@@ -64,6 +72,9 @@ class SimState:
     groups: Mapping[str, tuple[dict[str, Any], ...]] = field(default_factory=dict)
     tokens: tuple[SimToken, ...] = ()
     faults: tuple[tuple[Fault, str | None], ...] = ()  # (fault, token name or None: all)
+    # new-api's /api/pricing: model -> model_ratio, group -> ratio (empty: the default list)
+    model_ratios: Mapping[str, float | str] = field(default_factory=dict)
+    group_ratios: Mapping[str, float | str] = field(default_factory=dict)
 
 
 STARTER_MODELS = (
@@ -85,6 +96,9 @@ def starter_state_text(token_count: int, flavor: str = "new-api") -> str:
         f'[[tokens]]\nname = "team-{n}"\nvalue = "sk-sim-{secrets.token_hex(12)}"\n'
         'group = "default"\n# expired = true          # answer 401, like an expired token\n'
         '# models = ["gpt-4o"]     # its own allow-list instead of its group\'s\n'
+        "# quota = 100             # dollars granted (new-api's usage route)\n"
+        "# used = 95               # dollars spent: below 10% left warns token.quota_low\n"
+        '# expires_in = "5d"       # from when the file is saved: within 7 days warns\n'
         for n in range(1, token_count + 1)
     )
     kinds = " | ".join(FAULTS)
@@ -108,6 +122,13 @@ default = [
 # [[faults]]
 # kind = "html"
 # status = 502
+
+# new-api's prices (/api/pricing): a model's ratio (1.25 is $2.50 per 1M input tokens)
+# and groups' ratios. Without them every listed model is priced at 1.25.
+# [model_ratios]
+# gpt-4o = 1.25
+# [group_ratios]
+# default = 1
 """
 
 
@@ -134,7 +155,15 @@ def parse_state(text: str, where: str = "state file") -> SimState:
         _fault(entry, f"{where}: faults[{i}]", names)
         for i, entry in enumerate(_tables(data, "faults", where))
     )
-    return SimState(flavor, groups, tokens, faults)
+    ratios = {}
+    for key in ("model_ratios", "group_ratios"):
+        table = data.get(key, {})
+        if not isinstance(table, dict) or not all(
+            isinstance(v, int | float | str) and not isinstance(v, bool) for v in table.values()
+        ):
+            raise StateError(f"{where}: [{key}] maps names to numbers, e.g. gpt-4o = 1.25")
+        ratios[key] = table
+    return SimState(flavor, groups, tokens, faults, ratios["model_ratios"], ratios["group_ratios"])
 
 
 def _tables(data: Mapping[str, Any], key: str, where: str) -> list[Mapping[str, Any]]:
@@ -170,12 +199,24 @@ def _token(entry: Mapping[str, Any], where: str, groups: Mapping[str, Any]) -> S
     if group not in groups:
         raise StateError(f"{where}: group {group!r} is not in [groups]")
     models = entry.get("models")
+    account: dict[str, float | None] = {}
+    for key in ("quota", "used"):
+        amount = entry.get(key)
+        if amount is not None and (isinstance(amount, bool) or not isinstance(amount, int | float)):
+            raise StateError(f"{where}: {key} is a number of dollars, e.g. {key} = 100")
+        account[key] = None if amount is None else float(amount)
+    expires_in = entry.get("expires_in")
+    try:
+        account["expires_in"] = None if expires_in is None else parse_duration(expires_in)
+    except ValueError as exc:
+        raise StateError(f'{where}: expires_in: {exc}; write e.g. expires_in = "5d"') from None
     return SimToken(
         name,
         value,
         group,
         None if models is None else _models(models, f"{where}.models"),
         bool(entry.get("expired", False)),
+        **account,
     )
 
 
@@ -209,6 +250,19 @@ def apply(sim: GatewaySimulator, state: SimState) -> None:
         sim.add_token(token.value, token.models, group=token.group)
         if token.expired:
             sim.expire_token(token.value)
+        if token.quota is not None or token.used is not None:
+            sim.set_usage(
+                token.value,
+                granted=None if token.quota is None else round(token.quota * int(QUOTA_PER_USD)),
+                used=None if token.used is None else round(token.used * int(QUOTA_PER_USD)),
+            )
+        if token.expires_in is not None:
+            sim.set_usage(token.value, expires_at=int(time.time() + token.expires_in))
+    if state.model_ratios:
+        sim.set_pricing(
+            [{"model_name": m, "model_ratio": r} for m, r in state.model_ratios.items()],
+            dict(state.group_ratios) or None,
+        )
     sim.clear_faults()
     for fault, token_name in state.faults:
         sim.inject(fault, values[token_name] if token_name else None, times=None)

@@ -88,6 +88,15 @@ def test_the_simulator_follows_its_state_file(tmp_path: Path) -> None:
         ("[[faults]]\nkind = 'html'\nstatuss = 1", "html takes status, not statuss"),
         ("[[faults]]\nkind = 'panic'\ntoken = 'ghost'", "token 'ghost' is not one of"),
         ("flavor = ", "not valid TOML"),
+        (
+            "[groups]\ndefault = []\n[[tokens]]\nname = 'a'\nvalue = 'sk-x'\nquota = 'lots'",
+            "quota is a number",
+        ),
+        (
+            "[groups]\ndefault = []\n[[tokens]]\nname = 'a'\nvalue = 'sk-x'\nexpires_in = 'soon'",
+            "expires_in:",
+        ),
+        ("[model_ratios]\ngpt-4o = true", "[model_ratios] maps names to numbers"),
     ],
 )
 def test_state_mistakes_name_the_place(text: str, message: str) -> None:
@@ -107,3 +116,29 @@ def test_a_bad_flavor_is_a_usage_error(tmp_path: Path) -> None:
     done = _cli("sim", "--flavor", "nope", "--port", "0", cwd=tmp_path)
     assert done.returncode == 78
     assert "flavor: one of new-api" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_the_state_file_sets_accounts_and_prices(tmp_path: Path) -> None:
+    import json
+    from urllib.request import Request, urlopen
+
+    from monitor.sim import GatewaySimulator
+    from monitor.sim.serve import apply
+
+    text = starter_state_text(1).replace(
+        'group = "default"\n', 'group = "default"\nquota = 100\nused = 95\nexpires_in = "5d"\n', 1
+    )
+    text += '\n[model_ratios]\ngpt-4o = "2.5"\n[group_ratios]\ndefault = 1\nvip = 1.5\n'
+    state = parse_state(text)
+    with GatewaySimulator() as sim:
+        apply(sim, state)
+        root = sim.base_url.removesuffix("/v1")
+        asked = Request(
+            f"{root}/api/usage/token/", headers={"Authorization": f"Bearer {state.tokens[0].value}"}
+        )
+        usage = json.load(urlopen(asked, timeout=5))["data"]
+        pricing = json.load(urlopen(f"{root}/api/pricing", timeout=5))
+    assert (usage["total_granted"], usage["total_available"]) == (50_000_000, 2_500_000)
+    assert 4 * 86400 < usage["expires_at"] - time.time() <= 5 * 86400
+    assert [(m["model_name"], m["model_ratio"]) for m in pricing["data"]] == [("gpt-4o", 2.5)]
+    assert pricing["group_ratio"] == {"default": 1, "vip": 1.5}
