@@ -58,6 +58,7 @@ from monitor.cli.checks import check, run
 from monitor.cli.database import db_group
 from monitor.cli.deliveries import deliveries, notify_test
 from monitor.cli.setup import config_group, demo, init, sim
+from monitor.cli.silences import silence_group
 from monitor.cli.views import diff, history, models, prices, report, status
 
 # Every command, in one place (`model-monitor --help` lists them by name).
@@ -71,6 +72,7 @@ COMMANDS = (
     diff,
     status,
     prices,
+    silence_group,
     deliveries,
     report,
     db_group,

@@ -205,6 +205,7 @@ def status(app: App, fmt: str) -> None:
     from monitor.store.budgets import budget_records
     from monitor.store.prices import price_states
     from monitor.store.queries import delivery_counts, disabled_channels, status_records
+    from monitor.store.silences import silences
 
     db = app.read_db(app.optional_config())
     with db.reader() as session:
@@ -213,6 +214,7 @@ def status(app: App, fmt: str) -> None:
         disabled = disabled_channels(session)
         budgets = budget_records(session)
         prices_read = price_states(session)
+        quiet = silences(session, active_at=utcnow())
     rows = []
     for s in statuses:
         budget = budgets.get(s.token)
@@ -250,6 +252,10 @@ def status(app: App, fmt: str) -> None:
             }
             for p in prices_read.values()
         ],
+        "silences": [
+            {"id": s.id, "ends_at": s.ends_at, "author": s.author, "comment": s.comment}
+            for s in quiet
+        ],
     }
     emit(
         fmt,
@@ -276,6 +282,9 @@ def status(app: App, fmt: str) -> None:
             f"{counts.get(DeliveryState.SENT, 0)} sent, "
             f"{counts.get(DeliveryState.DEAD, 0)} dead{held_text}"
         )
+        if quiet:
+            ids = ", ".join(s.id for s in quiet)
+            click.echo(f"silences: {len(quiet)} active ({ids}; `model-monitor silence list`)")
         for p in prices_read.values():
             said = "available" if p.outcome == "ok" else (p.message or p.outcome)
             click.echo(printable(f"prices of {p.source}: {said} (read {rfc3339(p.checked_at)})"))

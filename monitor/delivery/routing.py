@@ -17,7 +17,9 @@ from monitor.config import Config
 from monitor.core.ids import new_id
 from monitor.core.records import Event
 from monitor.events.grouping import filter_for_channel
+from monitor.events.silences import apply_silences
 from monitor.store import outbox as store
+from monitor.store.silences import silences as active_silences
 
 
 def dumps(payload: Mapping[str, Any]) -> str:
@@ -30,19 +32,29 @@ def enqueue(session: Session, config: Config, event: Event, now: datetime) -> in
 
     A channel sees the event's changes for its tokens and models only (`filter_for_channel`);
     a channel with a digest schedule or quiet hours gets its delivery held until its window
-    opens (`ChannelConfig.window`).
+    opens (`ChannelConfig.window`). What an active silence covers is stored, marked with
+    its id, and delivered to no one (`monitor.events.silences`).
     """
-    payload = dumps(event.to_payload())
+    silenced = apply_silences(event, active_silences(session, active_at=now), now)
+    recorded = event.to_payload()
+    for index, silence_id in silenced.marks.items():
+        if index < 0:
+            recorded["silenced"] = silence_id
+        else:
+            recorded["changes"][index]["silenced"] = silence_id
     store.add_event(
-        session, event.id, str(event.type), event.source.name, now, event.summary, payload
+        session, event.id, str(event.type), event.source.name, now, event.summary, dumps(recorded)
     )
+    heard = silenced.delivered
+    if heard is None:
+        return 0
     rows = []
     for channel in config.channels:
         if str(event.type) not in channel.events:
             continue
         tokens = {t.name for t in config.tokens if t.channels is None or channel.name in t.channels}
         narrowed = filter_for_channel(
-            event, tokens, channel.models, channel.exclude_models, channel.changes
+            heard, tokens, channel.models, channel.exclude_models, channel.changes
         )
         if narrowed is None:
             continue
@@ -56,7 +68,10 @@ def enqueue(session: Session, config: Config, event: Event, now: datetime) -> in
                 "attempts": 0,
                 "next_attempt_at": due,
                 "created_at": now,
-                "payload": None if narrowed == event else dumps(narrowed.to_payload()),
+                # None: the event's own payload, as stored (it must then be unmarked).
+                "payload": None
+                if narrowed == event and not silenced.marks
+                else dumps(narrowed.to_payload()),
             }
         )
     store.add_deliveries(session, rows)

@@ -193,6 +193,25 @@ class SourcePrices(Base):
     pending_count: Mapped[int] = mapped_column(Integer, default=0)
 
 
+class SilenceRow(Base):
+    """A silence (monitor.events.silences): stored, so every daemon sharing the database
+    honours it at once."""
+
+    __tablename__ = "silences"
+    __table_args__ = (Index("ix_silences_ends_at", "ends_at"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    source: Mapped[str | None] = mapped_column(String(200))
+    token: Mapped[str | None] = mapped_column(String(200))
+    model: Mapped[str | None] = mapped_column(String(500))
+    kind: Mapped[str | None] = mapped_column(String(40))
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    comment: Mapped[str] = mapped_column(Text)
+    author: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class EventRow(Base):
     """An event as it was built: the version-1 payload, verbatim."""
 

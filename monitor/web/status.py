@@ -18,9 +18,11 @@ from monitor.core.clock import rfc3339
 from monitor.core.money import money
 from monitor.core.records import DeliveryState, ErrorKind, FetchError
 from monitor.events.grouping import describe_error
+from monitor.events.silences import Silence
 from monitor.store import queries
 from monitor.store.budgets import BudgetRecord, budget_records
 from monitor.store.prices import PriceState, price_states
+from monitor.store.silences import silences as active_silences
 
 OPEN_DELIVERIES_SHOWN = 50  # per state on the status page
 
@@ -96,6 +98,7 @@ class StatusView:
     sent: int
     open_deliveries: tuple[DeliveryRow, ...]  # pending, held and dead, newest first
     disabled: tuple[DisabledChannel, ...]
+    silences: tuple[Silence, ...] = ()  # active now
 
 
 def build_status(session: Session, config: Config | None, now: datetime) -> StatusView:
@@ -171,6 +174,7 @@ def build_status(session: Session, config: Config | None, now: datetime) -> Stat
         sent=counts.get(DeliveryState.SENT, 0),
         open_deliveries=tuple(open_rows),
         disabled=disabled,
+        silences=tuple(active_silences(session, active_at=now)),
     )
 
 

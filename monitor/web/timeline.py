@@ -47,6 +47,7 @@ class ChangeLine:
     after: str | None = None
     percent: float | None = None
     said: str | None = None  # prices: the whole change in words
+    silenced: str | None = None  # the silence that kept it from every channel
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,6 +236,7 @@ class _Common(TypedDict):
     type: str
     model: str
     tokens: tuple[str, ...]
+    silenced: str | None
 
 
 def _change_line(change: Mapping[str, Any]) -> ChangeLine:
@@ -243,6 +245,7 @@ def _change_line(change: Mapping[str, Any]) -> ChangeLine:
         "type": kind,
         "model": str(change.get("model")),
         "tokens": tuple(change["tokens"]),
+        "silenced": change.get("silenced"),
     }
     if kind in ("added", "removed"):
         record = change.get("after" if kind == "added" else "before") or {}
