@@ -5,6 +5,7 @@ restores delivery; on both backends, against the simulator and a real webhook re
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from monitor.events import payload_errors
@@ -69,3 +70,59 @@ def test_silence_mistakes_are_usage_errors(tmp_path: Path, sqlite_url: str) -> N
         ):
             done = cli("silence", "add", *args, code=78)  # usage errors, as everywhere
             assert "Traceback" not in done.stderr and done.stderr.strip()
+
+
+def test_a_silence_added_while_the_daemon_runs_holds_until_it_expires(
+    tmp_path: Path, db_url: str
+) -> None:
+    import subprocess
+    import sys
+
+    from monitor.sim import GatewaySimulator, WebhookReceiver
+    from tests.support.daemon import start_daemon, stop_daemon, wait_until
+
+    token = "sk-silence-daemon-0123456789abcdef"
+    base = [make_model(f"m-{i}") for i in range(3)]
+    with GatewaySimulator(seed=6) as gateway, WebhookReceiver() as receiver:
+        gateway.set_group("default", base)
+        gateway.add_token(token)
+        config = tmp_path / "config.toml"
+        config.write_text(
+            f'[monitor]\ndatabase = "{db_url}"\ninterval = "1s"\njitter = "0s"\n\n'
+            f'[[sources]]\nname = "gw"\nbase_url = "{gateway.base_url}"\n\n'
+            '[[tokens]]\nname = "t"\nsource = "gw"\ntoken_env = "SILENCE_TOKEN"\n\n'
+            f'[[channels]]\nname = "hook"\ntype = "webhook"\nurl = "{receiver.url}"\n'
+        )
+
+        def cli(*args: str) -> str:
+            done = subprocess.run(
+                [sys.executable, "-m", "monitor", "--config", str(config), *args],
+                env={**os.environ, "SILENCE_TOKEN": token},
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            assert done.returncode == 0, done.stderr
+            return done.stdout.strip()
+
+        daemon = start_daemon(config, {"SILENCE_TOKEN": token})
+        try:
+            wait_until(lambda: gateway.polls(token) >= 2, 20, "the baseline")
+            silence_id = cli(
+                "silence", "add", "--model", "quiet-*", "--for", "1h", "--comment", "t"
+            )
+            polls = gateway.polls(token)
+            wait_until(lambda: gateway.polls(token) >= polls + 1, 20, "a check after it")
+            gateway.set_group("default", [*base, make_model("quiet-1")])
+            polls = gateway.polls(token)
+            wait_until(lambda: gateway.polls(token) >= polls + 3, 20, "checks that saw it")
+            assert receiver.received == []  # silenced: recorded, not delivered
+            assert f"silenced by {silence_id}" in cli("history")
+
+            cli("silence", "expire", silence_id)
+            gateway.set_group("default", [*base, make_model("quiet-1"), make_model("quiet-2")])
+            (request,) = receiver.wait_for(1, timeout=15)
+            assert [c["model"] for c in request.json()["changes"]] == ["quiet-2"]
+        finally:
+            stopped = stop_daemon(daemon)
+        assert stopped.returncode == 0, stopped.err
