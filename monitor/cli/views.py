@@ -10,7 +10,7 @@ import click
 
 from monitor.config import Config
 from monitor.core.clock import rfc3339, utcnow
-from monitor.core.money import decimal_text, money
+from monitor.core.money import decimal_text
 from monitor.core.printable import printable, printable_data
 from monitor.core.records import DeliveryState, ModelRecord
 from monitor.events.grouping import summarize
@@ -286,8 +286,8 @@ def status(app: App, fmt: str) -> None:
             ids = ", ".join(s.id for s in quiet)
             click.echo(f"silences: {len(quiet)} active ({ids}; `model-monitor silence list`)")
         for p in prices_read.values():
-            said = "available" if p.outcome == "ok" else (p.message or p.outcome)
-            click.echo(printable(f"prices of {p.source}: {said} (read {rfc3339(p.checked_at)})"))
+            said = f"{p.availability} (read {rfc3339(p.checked_at)})"
+            click.echo(printable(f"prices of {p.source}: {said}"))
         for channel in disabled:
             click.echo(
                 printable(
@@ -423,14 +423,7 @@ def report(app: App, html_path: str, source: str | None, days: int) -> None:
 def _remaining(record: BudgetRecord | None) -> str | None:
     """ "$4.20 of $50.00", "unlimited", or None when the budget was never read."""
     budget = record.budget if record is not None else None
-    if budget is None:
-        return None
-    if budget.unlimited:
-        return "unlimited"
-    if budget.remaining is None:
-        return None
-    left = money(budget.remaining)
-    return f"{left} of {money(budget.granted)}" if budget.granted is not None else left
+    return budget.left_text() if budget is not None else None
 
 
 def _expires(record: BudgetRecord | None) -> str | None:

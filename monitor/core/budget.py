@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from monitor.core.clock import rfc3339
-from monitor.core.money import decimal_text
+from monitor.core.money import decimal_text, money
 
 QUOTA_PER_USD = Decimal(500_000)
 UNIT = "USD"
@@ -26,6 +26,16 @@ class Budget:
     remaining: Decimal | None = None
     unlimited: bool = False
     expires_at: datetime | None = None  # None: never
+
+    def left_text(self) -> str | None:
+        """What is left, for people: "$4.20 of $50.00", "$4.20", "unlimited"; None when
+        the gateway did not say."""
+        if self.unlimited:
+            return "unlimited"
+        if self.remaining is None:
+            return None
+        left = money(self.remaining)
+        return f"{left} of {money(self.granted)}" if self.granted is not None else left
 
     def to_json(self) -> dict[str, Any]:
         """The payload's `budget` object (keys the gateway did not give are left out)."""

@@ -76,6 +76,7 @@ def apply_silences(event: Event, silences: Sequence[Silence], now: datetime) -> 
 
     kept: list[Change] = []
     marks: dict[int, str] = {}
+    narrowed = False  # some change lost a token to a silence
     for index, change in enumerate(event.changes):
         model = change.model or None
         if not change.tokens:
@@ -86,12 +87,11 @@ def apply_silences(event: Event, silences: Sequence[Silence], now: datetime) -> 
         if not heard:
             marks[index] = next(q for q in by.values() if q is not None)
             continue
-        kept.append(change if heard == change.tokens else replace(change, tokens=heard))
-    if (
-        not marks
-        and len(kept) == len(event.changes)
-        and all(a is b for a, b in zip(kept, event.changes, strict=True))
-    ):
+        if heard != change.tokens:
+            narrowed = True
+            change = replace(change, tokens=heard)
+        kept.append(change)
+    if not marks and not narrowed:
         return Silenced(event, {})
     if not kept:
         return Silenced(None, marks)

@@ -252,9 +252,21 @@ class Checker:
                 results[fault.index] = fault.error
         if dry_run or self.cancelled.is_set():
             return report
-        extra = self._pass("budget", self.budgets.run, source, tokens)
-        extra += self._pass("price", self.prices.run, source, tokens)
+        flavor = self._read_as(source)
+        extra = self._pass("budget", self.budgets.run, source, tokens, flavor)
+        extra += self._pass("price", self.prices.run, source, tokens, flavor)
         return replace(report, events=report.events + extra)
+
+    def _read_as(self, source: SourceConfig) -> type[Flavor] | None:
+        """The flavor the source is read as: its own, or for `auto` the one detected."""
+        if source.flavor != "auto":
+            return reading(source.flavor, None)
+        try:
+            with self.db.reader() as session:
+                return reading(source.flavor, detected_flavors(session).get(source.name))
+        except Exception:
+            log.exception("source %s: the detected flavor could not be read", source.name)
+            return None
 
     def _pass(
         self,
@@ -264,16 +276,12 @@ class Checker:
         ],
         source: SourceConfig,
         tokens: Sequence[TokenConfig],
+        flavor: type[Flavor] | None,
     ) -> tuple[Event, ...]:
         """A pass after the models are stored (`monitor.runtime.budgets`, `.prices`): its
-        failure is logged and costs nothing that was already recorded. It gets the flavor
-        the source is read as (for `auto`, the one detected)."""
+        failure is logged and costs nothing that was already recorded."""
         try:
-            detected = None
-            if source.flavor == "auto":
-                with self.db.reader() as session:
-                    detected = detected_flavors(session).get(source.name)
-            return run(source, tokens, reading(source.flavor, detected))
+            return run(source, tokens, flavor)
         except Exception:
             log.exception("source %s: the %s pass failed", source.name, name)
             return ()

@@ -23,9 +23,9 @@ from typing import Any, Literal
 from monitor.config import MonitorSettings, SourceConfig, TokenConfig
 from monitor.core.budget import QUOTA_PER_USD, Budget
 from monitor.core.clock import utcnow
-from monitor.core.records import ErrorKind, FetchError
-from monitor.sources.side_routes import Refused, get_json, site_root
-from monitor.transport.deadline import within
+from monitor.core.records import FetchError
+from monitor.sources.side_routes import get_json, guarded, site_root
+from monitor.transport.deadline import Deadline
 
 log = logging.getLogger("monitor.sources")
 
@@ -49,29 +49,25 @@ def read_budget(
 ) -> Budget | FetchError:
     """The token's budget, or why it could not be read.
 
-    Within 10 s at most (less when the source's timeout is shorter): reads go one after
-    another, so a stalling route must not hold up the cycle for long.
+    Within 10 s at most (less when the source's timeout is shorter): a stalling route must
+    not hold up the cycle for long.
     """
-    timeout = min(source.timeout or settings.timeout, BUDGET_TIMEOUT)
-    now = now or utcnow()
-    deadline = None
-    try:
-        with within(timeout) as deadline:
-            if route == "usage":
-                body = get_json(site_root(source.base_url) + USAGE_PATH, source, token, deadline)
-                return usage_budget(body)
-            limits = get_json(source.base_url + SUBSCRIPTION_PATH, source, token, deadline)
-            spent = get_json(source.base_url + BILLING_USAGE_PATH, source, token, deadline)
-            return billing_budget(limits, spent)
-    except Refused as refused:
-        return refused.error
-    except (ValueError, TypeError, KeyError, AttributeError) as exc:
-        return FetchError(ErrorKind.INVALID_RESPONSE, f"the budget could not be read ({exc})")
-    except Exception as exc:  # a stall, a reset: this read fails, nothing else
-        expired = deadline is not None and deadline.expired
-        timed_out = expired or "timed out" in str(exc).lower()
-        kind = ErrorKind.TIMEOUT if timed_out else ErrorKind.NETWORK
-        return FetchError(kind, f"the budget route did not answer ({type(exc).__name__})")
+
+    def read(deadline: Deadline) -> Budget:
+        if route == "usage":
+            body = get_json(site_root(source.base_url) + USAGE_PATH, source, token, deadline)
+            return usage_budget(body)
+        limits = get_json(source.base_url + SUBSCRIPTION_PATH, source, token, deadline)
+        spent = get_json(source.base_url + BILLING_USAGE_PATH, source, token, deadline)
+        return billing_budget(limits, spent)
+
+    return guarded(
+        min(source.timeout or settings.timeout, BUDGET_TIMEOUT),
+        read,
+        invalid=(ValueError, TypeError, KeyError, AttributeError),
+        unreadable="the budget could not be read",
+        silent="the budget route did not answer",
+    )
 
 
 def usage_budget(document: object) -> Budget:

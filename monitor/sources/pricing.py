@@ -25,10 +25,10 @@ from typing import Any
 
 from monitor.config import MonitorSettings, SourceConfig, TokenConfig
 from monitor.core.prices import Price, PriceList, amount, times
-from monitor.core.records import ErrorKind, FetchError
+from monitor.core.records import FetchError
 from monitor.sources.base import InvalidResponse, json_type
-from monitor.sources.side_routes import PriceRoute, Refused, get_json, site_root
-from monitor.transport.deadline import within
+from monitor.sources.side_routes import PriceRoute, get_json, guarded, site_root
+from monitor.transport.deadline import Deadline
 
 PRICING_PATH = "/api/pricing"
 MODEL_INFO_PATH = "/model/info"  # LiteLLM, under the source's base URL (also /v1/model/info)
@@ -189,20 +189,18 @@ def read_prices(
     token (401 or 403: `FetchError` AUTH or FORBIDDEN, which the caller reports as
     "prices unavailable"); LiteLLM's answers a virtual key, `token`.
     """
-    timeout = min(source.timeout or settings.timeout, PRICES_TIMEOUT)
-    deadline = None
-    try:
-        with within(timeout) as deadline:
-            if route == "pricing":
-                url = site_root(source.base_url) + PRICING_PATH
-                return parse_new_api_pricing(get_json(url, source, None, deadline))
-            url = source.base_url + MODEL_INFO_PATH
-            return parse_litellm_model_info(get_json(url, source, token, deadline))
-    except Refused as refused:
-        return refused.error
-    except (InvalidResponse, ValueError) as exc:
-        return FetchError(ErrorKind.INVALID_RESPONSE, f"the price list could not be read ({exc})")
-    except Exception as exc:  # a stall, a reset: this read fails, nothing else
-        expired = deadline is not None and deadline.expired
-        kind = ErrorKind.TIMEOUT if expired else ErrorKind.NETWORK
-        return FetchError(kind, f"the price list did not come ({type(exc).__name__})")
+
+    def read(deadline: Deadline) -> PriceList:
+        if route == "pricing":
+            url = site_root(source.base_url) + PRICING_PATH
+            return parse_new_api_pricing(get_json(url, source, None, deadline))
+        url = source.base_url + MODEL_INFO_PATH
+        return parse_litellm_model_info(get_json(url, source, token, deadline))
+
+    return guarded(
+        min(source.timeout or settings.timeout, PRICES_TIMEOUT),
+        read,
+        invalid=(InvalidResponse, ValueError),
+        unreadable="the price list could not be read",
+        silent="the price list did not come",
+    )

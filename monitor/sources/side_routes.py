@@ -7,15 +7,18 @@ No message carries the token: it goes out in a header and is never quoted back.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
 from monitor.config import SourceConfig, TokenConfig
 from monitor.core.records import ErrorKind, FetchError
 from monitor.core.retry_after import retry_after
 from monitor.transport.connections import GET_HEADERS, POOLS, read_capped
-from monitor.transport.deadline import Deadline
+from monitor.transport.deadline import Deadline, within
+
+T = TypeVar("T")
 
 # Where a flavor publishes prices (`Flavor.price_route`): new-api's pricing page, or the
 # LiteLLM proxy's model info (monitor.sources.pricing).
@@ -61,3 +64,29 @@ def get_json(url: str, source: SourceConfig, token: TokenConfig | None, deadline
         )
         raise Refused(FetchError(kind, f"HTTP {status} from {urlsplit(url).path}", status, wait))
     return json.loads(body, parse_float=Decimal)
+
+
+def guarded(
+    timeout: float,
+    read: Callable[[Deadline], T],
+    *,
+    invalid: tuple[type[BaseException], ...],
+    unreadable: str,
+    silent: str,
+) -> T | FetchError:
+    """`read` within `timeout`, or the `FetchError` that says why not: its own refusal, an
+    answer of the wrong shape (`invalid`: "{unreadable} (why)"), or a stall or a reset
+    ("{silent} (exception type)"). Whatever fails, only this read fails."""
+    deadline = None
+    try:
+        with within(timeout) as deadline:
+            return read(deadline)
+    except Refused as refused:
+        return refused.error
+    except invalid as exc:
+        return FetchError(ErrorKind.INVALID_RESPONSE, f"{unreadable} ({exc})")
+    except Exception as exc:
+        expired = deadline is not None and deadline.expired
+        timed_out = expired or "timed out" in str(exc).lower()
+        kind = ErrorKind.TIMEOUT if timed_out else ErrorKind.NETWORK
+        return FetchError(kind, f"{silent} ({type(exc).__name__})")

@@ -28,6 +28,11 @@ class PriceState:
     pending_id: int | None  # a different list, seen `pending_count` times in a row
     pending_count: int
 
+    @property
+    def availability(self) -> str:
+        """ "available", or why not: the page hidden, an error."""
+        return "available" if self.outcome == "ok" else (self.message or self.outcome)
+
 
 def price_states(session: Session, sources: list[str] | None = None) -> dict[str, PriceState]:
     query = select(SourcePrices).order_by(SourcePrices.source)

@@ -15,13 +15,12 @@ from sqlalchemy.orm import Session
 
 from monitor.config import Config
 from monitor.core.clock import rfc3339
-from monitor.core.money import money
 from monitor.core.records import DeliveryState, ErrorKind, FetchError
 from monitor.events.grouping import describe_error
 from monitor.events.silences import Silence
 from monitor.store import queries
 from monitor.store.budgets import BudgetRecord, budget_records
-from monitor.store.prices import PriceState, price_states
+from monitor.store.prices import price_states
 from monitor.store.silences import silences as active_silences
 
 OPEN_DELIVERIES_SHOWN = 50  # per state on the status page
@@ -141,7 +140,7 @@ def build_status(session: Session, config: Config | None, now: datetime) -> Stat
                 base_url=source.base_url if source else None,
                 flavor=flavor,
                 tokens=tuple(sorted(rows, key=lambda r: r.name)),
-                prices=_prices_text(prices.get(name)),
+                prices=prices[name].availability if name in prices else None,
             )
         )
     counts = queries.delivery_counts(session)
@@ -184,25 +183,16 @@ def ordered(first: Iterable[str], then: Iterable[str]) -> list[str]:
     return names + sorted(set(then) - set(names))
 
 
-def _prices_text(state: PriceState | None) -> str | None:
-    if state is None:
-        return None
-    return "available" if state.outcome == "ok" else (state.message or state.outcome)
-
-
 def budget_text(record: BudgetRecord | None) -> str | None:
     """A token's budget in one line: what is left and until when (None: never read)."""
     if record is None or record.budget is None:
         return None if record is None else f"not read: {record.last_error or 'unknown'}"
     budget = record.budget
-    if budget.unlimited:
-        left = "unlimited"
-    elif budget.remaining is None:
+    left = budget.left_text()
+    if left is None:
         left = "quota unknown"
-    elif budget.granted is not None:
-        left = f"{money(budget.remaining)} of {money(budget.granted)} left"
-    else:
-        left = f"{money(budget.remaining)} left"
+    elif not budget.unlimited:
+        left += " left"
     until = "no expiry" if budget.expires_at is None else f"expires {rfc3339(budget.expires_at)}"
     return f"{left}, {until}"
 
