@@ -119,7 +119,8 @@ def change_line(change: Change) -> str:
 
     `+ MODEL [endpoint types]`, `- MODEL`, `~ MODEL endpoint types: +gained -lost`,
     `~ MODEL FIELD: before -> after (+1.25%)`, `~ MODEL FIELD: set to after`,
-    `~ MODEL FIELD: before -> (removed)`. Not yet through `printable`.
+    `~ MODEL FIELD: before -> (removed)`, `! MODEL: listed but not callable — ERROR`,
+    `✓ MODEL: callable again`. Not yet through `printable`.
     """
     if change.type is ChangeType.ADDED:
         types = change.record.endpoint_types if change.record is not None else None
@@ -131,6 +132,11 @@ def change_line(change: Change) -> str:
         return f"~ {change.model} endpoint types: {' '.join(moves)}"
     if change.type in (ChangeType.PRICE_CHANGED, ChangeType.GROUP_RATIO_CHANGED):
         return f"$ {describe(change)}"
+    if change.type is ChangeType.UNAVAILABLE:
+        said = f" — {change.error.text()}" if change.error is not None else ""
+        return f"! {change.model}: listed but not callable{said}"
+    if change.type is ChangeType.AVAILABLE:
+        return f"✓ {change.model}: callable again"
     data = change.to_json()
     before, after = data.get("before"), data.get("after")
     if before is None:

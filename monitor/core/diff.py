@@ -37,6 +37,8 @@ TYPE_ORDER: dict[ChangeType, int] = {
     ChangeType.FIELD_CHANGED: 3,
     ChangeType.PRICE_CHANGED: 4,
     ChangeType.GROUP_RATIO_CHANGED: 5,
+    ChangeType.UNAVAILABLE: 6,
+    ChangeType.AVAILABLE: 7,
 }
 
 _EMPTY: frozenset[str] = frozenset()

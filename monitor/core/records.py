@@ -260,9 +260,38 @@ class ChangeType(StrEnum):
     PRICE_CHANGED = "price_changed"
     # A new-api group's ratio: `group` names it, before/after are decimal texts; no model.
     GROUP_RATIO_CHANGED = "group_ratio_changed"
+    # Probes (docs/probes.md): a listed model that does not answer a call, with the
+    # gateway's `error`; and one that answers again.
+    UNAVAILABLE = "unavailable"
+    AVAILABLE = "available"
 
 
 PRICE_UNIT = "USD per 1M tokens (request: USD per request)"
+
+
+@dataclass(frozen=True, slots=True)
+class CallError:
+    """Why a call to a listed model failed, as the gateway said it: its HTTP status, its
+    error code ("model_not_found") and its message, sanitized, without the request id
+    (which differs on every call, so two tokens' same failure groups into one change)."""
+
+    status: int | None
+    code: str | None
+    message: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"status": self.status, "code": self.code, "message": self.message}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> CallError:
+        return cls(data.get("status"), data.get("code"), str(data.get("message") or ""))
+
+    def text(self) -> str:
+        """The error in one line: "HTTP 503 model_not_found: No available channel ..."."""
+        head = f"HTTP {self.status}" if self.status is not None else "no answer"
+        if self.code:
+            head += f" {self.code}"
+        return f"{head}: {self.message}" if self.message else head
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,6 +312,7 @@ class Change:
     lost: tuple[str, ...] = ()
     tokens: tuple[str, ...] = ()
     group: str | None = None  # price changes: the tokens' new-api group (None: base prices)
+    error: CallError | None = None  # unavailable: what the call answered
 
     def key(self) -> tuple[Any, ...]:
         """Identity of the change itself, regardless of which tokens saw it."""
@@ -296,6 +326,7 @@ class Change:
             self.gained,
             self.lost,
             self.group,
+            self.error,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -328,6 +359,8 @@ class Change:
             out["group"] = self.group
             out["before"] = self.before
             out["after"] = self.after
+        elif self.type is ChangeType.UNAVAILABLE and self.error is not None:
+            out["error"] = self.error.to_json()
         return out
 
 

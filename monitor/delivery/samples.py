@@ -9,6 +9,7 @@ from typing import Any
 
 from monitor.core.budget import Budget
 from monitor.core.records import (
+    CallError,
     Change,
     ChangeType,
     ErrorKind,
@@ -108,6 +109,24 @@ def prices_changed() -> Event:
     return event
 
 
+def calls_changed() -> Event:
+    """Probes' news: a listed model whose calls fail for two tokens (the error new-api
+    gives when no channel serves the model), and one that answers again."""
+    error = CallError(
+        503,
+        "model_not_found",
+        "No available channel for model gpt-4o under group default (distributor)",
+    )
+    unavailable = Change(ChangeType.UNAVAILABLE, "gpt-4o", error=error)
+    available = Change(ChangeType.AVAILABLE, "claude-sonnet-4-5")
+    outcomes = [
+        CheckOutcome("team-a", (unavailable, available)),
+        CheckOutcome("team-b", (unavailable,)),
+    ]
+    (event,) = build_events(SOURCE, outcomes, OCCURRED_AT, _ids("evt_sample_calls_"))
+    return event
+
+
 def token_expiring() -> Event:
     budget = Budget(
         Decimal(50),
@@ -167,6 +186,7 @@ def all_payloads() -> list[dict[str, Any]]:
         for e in (
             models_changed(),
             prices_changed(),
+            calls_changed(),
             token_failing(),
             token_recovered(),
             token_expiring(),

@@ -27,6 +27,7 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from monitor.core.money import money
 from monitor.core.prices import describe_payload
+from monitor.core.records import CallError
 
 
 def mrkdwn(text: Any) -> str:
@@ -40,6 +41,15 @@ def dollar_text(amount: Any) -> str:
         return money(Decimal(str(amount)))
     except (InvalidOperation, ValueError):
         return str(amount)
+
+
+def call_error_text(change: Any) -> str:
+    """An `unavailable` change's `error` as one line, "HTTP 503 model_not_found: ...";
+    "" when it has none. Worded by `CallError.text`, so alerts say what the CLI says."""
+    error = change.get("error") if isinstance(change, Mapping) else None
+    if not isinstance(error, Mapping):
+        return ""
+    return CallError.from_json(error).text()
 
 
 def join_tokens(names: Any) -> str:
@@ -70,6 +80,7 @@ class Templates:
         self.env.filters["mrkdwn"] = mrkdwn
         self.env.filters["dollars"] = dollar_text
         self.env.filters["price_change"] = describe_payload
+        self.env.filters["call_error"] = call_error_text
 
     def render(self, name: str, event: Mapping[str, Any], **context: Any) -> str:
         return self.env.get_template(name).render(event=event, **context)

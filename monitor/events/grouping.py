@@ -135,13 +135,26 @@ _PARTS: tuple[tuple[ChangeType, str, str], ...] = (
     (ChangeType.FIELD_CHANGED, "field changed", "fields changed"),
     (ChangeType.PRICE_CHANGED, "price changed", "prices changed"),
     (ChangeType.GROUP_RATIO_CHANGED, "group ratio changed", "group ratios changed"),
+    # Probes: "1 model unavailable", since a bare "1 unavailable" would not say what is.
+    (ChangeType.UNAVAILABLE, "model unavailable", "models unavailable"),
+    (ChangeType.AVAILABLE, "model available again", "models available again"),
 )
+
+
+# Counted by model, not by change: tokens in different groups get differently worded
+# errors for one model, hence two `unavailable` changes, yet it is one model unavailable.
+_BY_MODEL = frozenset({ChangeType.UNAVAILABLE, ChangeType.AVAILABLE})
 
 
 def summarize(changes: Iterable[Change], source_name: str) -> str:
     """One line such as "2 added, 1 removed, 3 fields changed on aiberm"."""
     counts = dict.fromkeys(ChangeType, 0)
+    models: set[tuple[ChangeType, str]] = set()
     for change in changes:
+        if change.type in _BY_MODEL:
+            if (change.type, change.model) in models:
+                continue
+            models.add((change.type, change.model))
         counts[change.type] += 1
     parts = [
         f"{counts[kind]} {one if counts[kind] == 1 else many}"

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from monitor.config import Config
 from monitor.core.prices import describe_payload
-from monitor.core.records import Change, ChangeType
+from monitor.core.records import CallError, Change, ChangeType
 from monitor.events.grouping import summarize
 from monitor.store import queries
 from monitor.web.status import error_kind, error_text, ordered, source_names
@@ -47,6 +47,7 @@ class ChangeLine:
     after: str | None = None
     percent: float | None = None
     said: str | None = None  # prices: the whole change in words
+    call_error: str | None = None  # unavailable: what the call answered, in one line
     silenced: str | None = None  # the silence that kept it from every channel
 
 
@@ -163,7 +164,9 @@ def _entry(payload: Mapping[str, Any], flt: TimelineFilter) -> TimelineEntry | N
     source = payload.get("source", {}).get("name", "")
     summary = str(payload.get("summary", ""))
     if narrowed and len(changes) != len(payload.get("changes", ())):
-        summary = summarize((Change(ChangeType(c["type"]), c["model"]) for c in changes), source)
+        # A group ratio change has no model.
+        recount = (Change(ChangeType(c["type"]), str(c.get("model", ""))) for c in changes)
+        summary = summarize(recount, source)
     shown = changes[:MAX_CHANGES_SHOWN]
     kind = str(payload["type"])
     return TimelineEntry(
@@ -192,8 +195,10 @@ def entry_title(
     """A title a feed reader can show in a list: what happened, to which models.
 
     "gw: added gpt-5, claude-4 (+3 more)", "gw/team-a: added x; removed y",
-    "gw/team-a failing: auth (HTTP 401)", "gw/team-a recovered". The error message (with
-    request ids and the like) and every change stay in the entry's content.
+    "gw: unavailable gpt-4o; available again o3", "gw/team-a failing: auth (HTTP 401)",
+    "gw/team-a recovered". The error message (with request ids and the like) and every
+    change stay in the entry's content. A model that stopped answering is named as such,
+    not as "changed": it is the news a reader of the list needs first.
     """
     if kind == "token.failing":
         return f"{_who(source, tokens)} failing: {error_kind(error) or 'error'}"
@@ -203,10 +208,11 @@ def entry_title(
         return summary
     seen = {t for c in changes for t in c.get("tokens", ())}
     where = f"{source}/{seen.pop()}" if len(seen) == 1 else source
-    groups: dict[str, list[str]] = {"added": [], "removed": [], "changed": []}
+    groups: dict[str, list[str]] = {verb: [] for verb in _TITLE_VERBS.values()}
+    groups["changed"] = []
     for change in changes:
-        verb = change.get("type") if change.get("type") in ("added", "removed") else "changed"
-        models = groups[str(verb)]
+        verb = _TITLE_VERBS.get(str(change.get("type")), "changed")
+        models = groups[verb]
         if change.get("model") not in models:
             models.append(str(change.get("model")))
     parts = [(verb, models) for verb, models in groups.items() if models]
@@ -214,6 +220,15 @@ def entry_title(
     each = max(1, TITLE_NAMES // len(parts))
     said = "; ".join(f"{verb} {_names(models, each)}" for verb, models in parts)
     return f"{where}: {said}"
+
+
+# How a title says each kind of change; every other kind is "changed".
+_TITLE_VERBS = {
+    "added": "added",
+    "removed": "removed",
+    "unavailable": "unavailable",
+    "available": "available again",
+}
 
 
 def _who(source: str, tokens: Sequence[str]) -> str:
@@ -261,6 +276,12 @@ def _change_line(change: Mapping[str, Any]) -> ChangeLine:
         )
     if kind in ("price_changed", "group_ratio_changed"):
         return ChangeLine(**common, said=describe_payload(change))
+    if kind == "unavailable":
+        error = change.get("error")
+        said = CallError.from_json(error).text() if isinstance(error, Mapping) else None
+        return ChangeLine(**common, call_error=said)
+    if kind == "available":
+        return ChangeLine(**common)
     if kind == "endpoint_types_changed":
         return ChangeLine(
             **common,

@@ -18,6 +18,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 from monitor.core.budget import Budget
 from monitor.core.diff import diff_models
 from monitor.core.records import (
+    CallError,
     Change,
     ChangeType,
     ErrorKind,
@@ -84,7 +85,11 @@ def cycle_events() -> list[Event]:
         Change(ChangeType.PRICE_CHANGED, "gpt-5", before=(), after=(("request", "0.04"),)),
         Change(ChangeType.GROUP_RATIO_CHANGED, "", before="1", after="1.5", group="vip"),
     )
-    changes = tuple(diff_models(before, after)) + prices
+    probes = (
+        Change(ChangeType.UNAVAILABLE, "gpt-5", error=CallError(503, "model_not_found", "busy")),
+        Change(ChangeType.AVAILABLE, "claude"),
+    )
+    changes = tuple(diff_models(before, after)) + prices + probes
     assert {c.type for c in changes} == set(ChangeType)
     auth = FetchError(ErrorKind.AUTH, "Invalid token", status=401)
     outcomes = [
