@@ -19,6 +19,11 @@ Besides the models lists, new-api's account routes are served with their real sh
 the usage route (behind a limiter of 20 requests per 20 minutes, as the real gateway's
 "critical" one), the OpenAI-style billing routes and the pricing page. A simulated
 token holds an account (`set_usage`) that these routes report.
+
+And the calls a probe makes to learn whether a listed model is callable (`POST
+/v1/chat/completions`, `/v1/embeddings`, `/v1/messages`) are answered as new-api
+answers them, with per-model verdicts a test sets (`set_verdict`) and a log of every
+call (`calls`, `call_counts`); `monitor.sim.calls` holds that part.
 """
 
 from __future__ import annotations
@@ -31,13 +36,21 @@ import socket
 import sys
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, ClassVar, NamedTuple, Self
 
+from monitor.sim.calls import (
+    CALL_PATHS,
+    CallAccount,
+    CallDesk,
+    CallRecord,
+    call_token,
+    read_body,
+)
 from monitor.sim.wire import WIRE_FORMATS
 from monitor.sim.wire.base import (
     CREATED,
@@ -62,6 +75,7 @@ from monitor.sim.wire.one_api import QUOTA_PER_UNIT
 __all__ = [
     "CREATED",
     "SIM_FLAVORS",
+    "CallRecord",
     "Fault",
     "GatewaySimulator",
     "LoopbackServer",
@@ -417,6 +431,7 @@ class _Arrival:
     path: str
     token: str | None
     status: int | None = None
+    method: str = "GET"
 
 
 @dataclass
@@ -494,6 +509,11 @@ class _GatewayHandler(_Handler):
         assert isinstance(owner, GatewaySimulator)
         owner._handle(self)
 
+    def do_POST(self) -> None:
+        owner = self.server.owner
+        assert isinstance(owner, GatewaySimulator)
+        owner._handle_call(self)
+
 
 class GatewaySimulator(LoopbackServer):
     """A models endpoint on loopback in any format of `monitor.sim.wire.WIRE_FORMATS`.
@@ -509,11 +529,11 @@ class GatewaySimulator(LoopbackServer):
     auth (OpenRouter, Ollama) show an unknown or missing token the "default" group.
 
     `usage_clock` (a constructor keyword and a settable attribute, `time.monotonic` by
-    default) is the time source of the usage route's limiter, `usage_requests` and
-    `max_usage_in_window`: a test passes a function returning seconds it advances
-    itself, so a 20-minute window passes instantly. Any steadily increasing number of
-    seconds will do. Token expiry stays on wall-clock time (`time.time`), as
-    `expires_at` is Unix time.
+    default) is the time source of the usage route's limiter, `usage_requests`,
+    `max_usage_in_window` and the calls' `CallRecord.at`: a test passes a function
+    returning seconds it advances itself, so a 20-minute window passes instantly. Any
+    steadily increasing number of seconds will do. Token expiry stays on wall-clock time
+    (`time.time`), as `expires_at` is Unix time.
     """
 
     handler_class = _GatewayHandler
@@ -542,6 +562,7 @@ class GatewaySimulator(LoopbackServer):
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
         self._state = _State()
+        self._desk = CallDesk(seed)
 
     @property
     def flavor(self) -> str:
@@ -796,16 +817,56 @@ class GatewaySimulator(LoopbackServer):
             return sum(
                 1
                 for entry in self._state.log
-                if entry.path in paths and (fp is None or entry.token == fp)
+                if entry.method == "GET"
+                and entry.path in paths
+                and (fp is None or entry.token == fp)
             )
 
     def reset_requests(self) -> None:
-        """Forget the request log, `usage_requests` and the usage-route arrivals behind
-        `max_usage_in_window`; the limiter keeps its memory, as the gateway would."""
+        """Forget the request log, the calls, `usage_requests` and the usage-route arrivals
+        behind `max_usage_in_window`; the limiter keeps its memory, as the gateway would."""
         with self._lock:
             self._state.log.clear()
             self._state.limited_arrivals.clear()
             self._state.limited_answered.clear()
+        self._desk.reset()
+
+    # -- calls (probes)
+
+    def set_verdict(self, model: str, verdict: str | None, *, token: str | None = None) -> None:
+        """How calls to `model` are answered, for every token or only for the token whose
+        value is `token` (which wins over the verdict for every token); None clears it.
+
+        "ok" (200), "no_channel" (503 `model_not_found`, naming the token's group),
+        "unpriced" (400 `model_price_error`), "forbidden" (403 no access to the model),
+        "quota" (403 `pre_consume_token_quota_failed`), "rate_limited" (a bare 429, see
+        `set_retry_after`), "upstream_error" (502 `bad_response_status_code`), "slow"
+        (200 after `set_slow_seconds`). A verdict decides whatever the token sees; an
+        unknown one raises ValueError. Checks that come first in new-api still apply: a
+        refused token gets 401, a bad body 400 (see `monitor.sim.calls`).
+        """
+        self._desk.set_verdict(model, verdict, token)
+
+    def clear_verdicts(self) -> None:
+        """Forget every verdict: calls answer by what each token sees again."""
+        self._desk.clear_verdicts()
+
+    def set_slow_seconds(self, seconds: float) -> None:
+        """How long a "slow" verdict waits before answering (default 5)."""
+        self._desk.set_slow_seconds(seconds)
+
+    def set_retry_after(self, seconds: float | None) -> None:
+        """The Retry-After a "rate_limited" verdict sends (None, the default: none, as
+        new-api's limiter; a proxy in front may add one)."""
+        self._desk.set_retry_after(seconds)
+
+    def calls(self, token: str | None = None) -> list[CallRecord]:
+        """The calls so far, oldest first, of the token with value `token` or (None) all."""
+        return self._desk.records(token)
+
+    def call_counts(self) -> Counter[tuple[str | None, str | None]]:
+        """How many calls each (token value, model) made; `polls()` never counts them."""
+        return self._desk.counts()
 
     # -- serving (on handler threads)
 
@@ -851,6 +912,47 @@ class GatewaySimulator(LoopbackServer):
             if limited and response.status == 200:
                 self._state.limited_answered.append(now)
         self._write(handler, response, fault)
+
+    def _handle_call(self, handler: _GatewayHandler) -> None:
+        """A POST: a probe's call on `CALL_PATHS`, the active format's 404 elsewhere.
+
+        Logged in the request log like any request; faults do not apply, `latency` does.
+        """
+        request = WireRequest.parse(handler.command, handler.path, handler.headers.items())
+        token = call_token(request)
+        arrival = _Arrival(
+            request.path, None if token is None else fingerprint(token), method=request.method
+        )
+        with self._lock:
+            self._state.log.append(arrival)
+        body = read_body(request, handler.rfile)
+        delay = 0.0
+        if isinstance(body, WireResponse):
+            response = body
+            handler.close_connection = True  # its unread body would read as the next request
+        elif request.path not in CALL_PATHS:
+            response = self.wire.not_found(request)
+        else:
+            answer = self._desk.answer(request, body, self._account(token), self.usage_clock())
+            response, delay = answer.response, answer.delay
+        if self._pause(self.latency + delay):
+            handler.close_connection = True
+            return
+        with self._lock:
+            arrival.status = response.status
+        self._write(handler, response, None)
+
+    def _account(self, token: str | None) -> CallAccount:
+        with self._lock:
+            state = self._state.tokens.get(token) if token is not None else None
+            return CallAccount(
+                token=token,
+                usable=state is not None and not state.expired and not state.exhausted,
+                group="default" if state is None else state.group,
+                models=self._models_of(state),
+                limited=state is not None and state.models is not None,
+                available=0 if state is None else state.total_available,
+            )
 
     def _answer(
         self, wire: WireFormat[Any], request: WireRequest, token: str | None

@@ -1,9 +1,10 @@
 """`model-monitor sim`: the gateway simulator on its own, driven by a file you edit.
 
 To try a config, the daemon and the status pages without a real gateway. The state
-(the wire format, the models lists, the tokens and any faults) lives in a small TOML
-file; the simulator reads it again whenever it is saved, so changing what a token may
-use, expiring it or breaking the gateway is an edit away. A file that does not parse,
+(the wire format, the models lists, the tokens, any faults, the prices and how calls
+to each model are answered) lives in a small TOML file; the simulator reads it again
+whenever it is saved, so changing what a token may use, expiring it, breaking the
+gateway or a model is an edit away. A file that does not parse,
 or names something unknown, is reported on stderr and the previous state is kept.
 """
 
@@ -23,6 +24,7 @@ from typing import Any
 
 from monitor.config.durations import parse_duration
 from monitor.core.budget import QUOTA_PER_USD
+from monitor.sim.calls import VERDICTS
 from monitor.sim.gateway import Fault, GatewaySimulator, make_model
 from monitor.sim.wire import WIRE_FORMATS
 
@@ -75,6 +77,8 @@ class SimState:
     # new-api's /api/pricing: model -> model_ratio, group -> ratio (empty: the default list)
     model_ratios: Mapping[str, float | str] = field(default_factory=dict)
     group_ratios: Mapping[str, float | str] = field(default_factory=dict)
+    # model -> how its calls are answered for every token (`GatewaySimulator.set_verdict`)
+    verdicts: Mapping[str, str] = field(default_factory=dict)
 
 
 STARTER_MODELS = (
@@ -102,6 +106,7 @@ def starter_state_text(token_count: int, flavor: str = "new-api") -> str:
         for n in range(1, token_count + 1)
     )
     kinds = " | ".join(FAULTS)
+    verdicts = " | ".join(sorted(VERDICTS))
     return f"""\
 # The state of `model-monitor sim`. Save this file and the simulator applies it within a
 # second; a mistake is reported on its stderr and the previous state kept.
@@ -129,6 +134,13 @@ default = [
 # gpt-4o = 1.25
 # [group_ratios]
 # default = 1
+
+# How calls to a model (POST /v1/chat/completions, /v1/embeddings, /v1/messages: what a
+# probe sends) are answered, for every token. Without a verdict, a model the token lists
+# answers ok and any other no_channel. Quote ids with dots: "gpt-4.1" = "unpriced".
+# verdict: {verdicts}
+# [verdicts]
+# gpt-4o-mini = "no_channel"
 """
 
 
@@ -163,7 +175,23 @@ def parse_state(text: str, where: str = "state file") -> SimState:
         ):
             raise StateError(f"{where}: [{key}] maps names to numbers, e.g. gpt-4o = 1.25")
         ratios[key] = table
-    return SimState(flavor, groups, tokens, faults, ratios["model_ratios"], ratios["group_ratios"])
+    verdicts = data.get("verdicts", {})
+    if not isinstance(verdicts, dict) or not all(
+        isinstance(v, str) and v in VERDICTS for v in verdicts.values()
+    ):
+        raise StateError(
+            f"{where}: [verdicts] maps model ids to one of {', '.join(sorted(VERDICTS))}, "
+            'e.g. gpt-4o = "no_channel" (quote an id with dots: "gpt-4.1" = "ok")'
+        )
+    return SimState(
+        flavor,
+        groups,
+        tokens,
+        faults,
+        ratios["model_ratios"],
+        ratios["group_ratios"],
+        verdicts,
+    )
 
 
 def _tables(data: Mapping[str, Any], key: str, where: str) -> list[Mapping[str, Any]]:
@@ -241,7 +269,7 @@ def _fault(entry: Mapping[str, Any], where: str, tokens: set[str]) -> tuple[Faul
 
 
 def apply(sim: GatewaySimulator, state: SimState) -> None:
-    """Make the running simulator serve `state` (models, tokens, faults)."""
+    """Make the running simulator serve `state` (models, tokens, faults, prices, verdicts)."""
     sim.flavor = state.flavor
     for name, models in state.groups.items():
         sim.set_group(name, models)
@@ -266,6 +294,9 @@ def apply(sim: GatewaySimulator, state: SimState) -> None:
     sim.clear_faults()
     for fault, token_name in state.faults:
         sim.inject(fault, values[token_name] if token_name else None, times=None)
+    sim.clear_verdicts()  # a verdict removed from the file is gone
+    for model, verdict in state.verdicts.items():
+        sim.set_verdict(model, verdict)
 
 
 def monitor_config(sim: GatewaySimulator, state: SimState, database: str | None) -> str:
