@@ -57,6 +57,7 @@ from monitor.cli.app import (
 from monitor.cli.checks import check, run
 from monitor.cli.database import db_group
 from monitor.cli.deliveries import deliveries, notify_test
+from monitor.cli.probes import probes
 from monitor.cli.setup import config_group, demo, init, sim
 from monitor.cli.silences import silence_group
 from monitor.cli.views import diff, history, models, prices, report, status
@@ -72,6 +73,7 @@ COMMANDS = (
     diff,
     status,
     prices,
+    probes,
     silence_group,
     deliveries,
     report,

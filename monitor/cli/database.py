@@ -36,7 +36,7 @@ def db_upgrade(app: App) -> None:
 @click.option("--older-than", required=True, metavar="AGE", help="e.g. 90d")
 @click.pass_obj
 def db_prune(app: App, older_than: str) -> None:
-    """Delete checks and events older than AGE, and snapshots nothing refers to."""
+    """Delete checks, events and probes older than AGE, and snapshots nothing refers to."""
     from monitor.store.queries import prune
 
     before = utcnow() - timedelta(seconds=option_duration(older_than, "--older-than"))
@@ -44,5 +44,6 @@ def db_prune(app: App, older_than: str) -> None:
     with db.session() as session:
         report = prune(session, before)
     click.echo(
-        f"pruned {report.checks} checks, {report.events} events, {report.snapshots} snapshots"
+        f"pruned {report.checks} checks, {report.events} events, {report.snapshots} snapshots, "
+        f"{report.probes} probes"
     )

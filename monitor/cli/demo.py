@@ -1,9 +1,10 @@
 """`model-monitor demo`: the whole pipeline on loopback, with nothing to configure.
 
 A simulated new-api gateway serves two tokens; between cycles the demo changes what
-they may use, brings a token's expiry near, spends most of its quota, doubles a price,
-expires the other token and renews it. Detection, the outbox and both first
-channels (stdout and a signed webhook) run exactly as in production.
+they may use, lists a model no channel serves (probes find it out), brings a token's
+expiry near, spends most of its quota, doubles a price, expires the other token and
+renews it. Detection, the outbox and both first channels (stdout and a signed webhook)
+run exactly as in production.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import json
 import secrets
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -37,7 +39,7 @@ BASE_MODELS = [
 
 
 def _demo_config(base_url: str, webhook_url: str, alpha: str, beta: str) -> Config:
-    return sim_config(
+    config = sim_config(
         base_url,
         {"team-alpha": alpha, "team-beta": beta},
         source="demo-gateway",
@@ -54,6 +56,10 @@ def _demo_config(base_url: str, webhook_url: str, alpha: str, beta: str) -> Conf
         budget_interval=0.0,  # every cycle, to show the warnings; the default is 6 h
         prices_interval=0.0,  # likewise; the default is 1 h
     )
+    # Probes are off by default (each is a billed call); here at once, and an unavailable
+    # model is probed again every cycle.
+    source = replace(config.sources[0], probe=True, probe_delay=0.0, probe_recheck=0.0)
+    return replace(config, sources=(source,))
 
 
 def run_demo(pause: float = 0.6) -> None:
@@ -98,11 +104,16 @@ def run_demo(pause: float = 0.6) -> None:
         gateway.set_group(
             "default", [*BASE_MODELS, make_model("gpt-5", ("openai", "openai-response"))]
         )
-        step("the gateway adds gpt-5 (new models are reported at once)")
+        gateway.set_verdict("gpt-5", "no_channel")
+        step("the gateway adds gpt-5 (new models are reported at once), but no channel serves it")
 
         soon = int(time.time()) + 5 * 86400
         gateway.set_usage(alpha, expires_at=soon, used=95 * _QUOTA_PER_USD)
-        step("team-alpha now expires in 5 days and has $5 of $100 left (warned once each)")
+        step(
+            "team-alpha now expires in 5 days and has $5 of $100 left (warned once each); "
+            "a second probe confirms gpt-5 is listed but not callable"
+        )
+        gateway.set_verdict("gpt-5", None)
 
         changed = [m for m in BASE_MODELS if m["id"] not in ("gpt-3.5-turbo",)]
         changed = [
@@ -115,9 +126,9 @@ def run_demo(pause: float = 0.6) -> None:
         gateway.set_pricing(_pricing("2.5"))
         step(
             "gpt-3.5-turbo vanishes, gpt-4o gains an endpoint type and doubles its price "
-            "(held by the flap guard)"
+            "(held by the flap guard); gpt-5's channel works now"
         )
-        step("still the same: now confirmed and reported")
+        step("still the same: now confirmed and reported, and gpt-5 is callable again")
 
         gateway.expire_token(beta)
         step("team-beta's token expires (auth failures are reported at once)")

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from monitor.config import Config
+from monitor.config import Config, SourceConfig
 from monitor.config.discovery import (
     default_config_path,
     write_starter_config,
@@ -142,9 +142,12 @@ def config_check(app: App) -> None:
             seen = detected.get(source.name)
             flavor = f"auto (detected: {seen})" if seen else "auto (not checked yet)"
         click.echo(f"  {source.name}: {flavor} {source.base_url}")
+        if source.probe:
+            click.echo(printable(f"    {_probe_plan(source)}"))
         for token in config.tokens_of(source.name):
             channels = ", ".join(c.name for c in config.channels_for(token)) or "none"
             group = f", group {token.group}" if token.group else ""
+            group += ", not probed" if source.probe and not token.probe else ""
             click.echo(
                 printable(
                     f"    token {token.name} (sha256:{token.fingerprint}{group}) -> {channels}"
@@ -158,6 +161,19 @@ def config_check(app: App) -> None:
         events = ",".join(channel.events)
         click.echo(printable(f"  {channel.name}: {channel.type} events={events}{filters}"))
     click.echo("ok")
+
+
+def _probe_plan(source: SourceConfig) -> str:
+    """ "probes: every 1d, ..." for a source with probe = true (docs/probes.md)."""
+    text = (
+        f"probes: every listed model every {duration_text(source.probe_interval)}, "
+        f"new or changed ones after {duration_text(source.probe_delay)}, "
+        f"unavailable ones every {duration_text(source.probe_recheck)}; "
+        f"at most {source.probe_budget} per token a day and {source.probe_per_cycle} per check"
+    )
+    if source.probe_models:
+        text += f"; also {', '.join(source.probe_models)}"
+    return text
 
 
 def _detected_flavors(app: App, config: Config) -> dict[str, str]:

@@ -204,6 +204,7 @@ def status(app: App, fmt: str) -> None:
     from monitor.cli.output import emit
     from monitor.store.budgets import budget_records
     from monitor.store.prices import price_states
+    from monitor.store.probes import unavailable_pairs
     from monitor.store.queries import delivery_counts, disabled_channels, status_records
     from monitor.store.silences import silences
 
@@ -215,6 +216,7 @@ def status(app: App, fmt: str) -> None:
         budgets = budget_records(session)
         prices_read = price_states(session)
         quiet = silences(session, active_at=utcnow())
+        uncallable = unavailable_pairs(session)
     rows = []
     for s in statuses:
         budget = budgets.get(s.token)
@@ -256,6 +258,15 @@ def status(app: App, fmt: str) -> None:
             {"id": s.id, "ends_at": s.ends_at, "author": s.author, "comment": s.comment}
             for s in quiet
         ],
+        "unavailable": [
+            {
+                "source": source,
+                "token": token,
+                "model": model,
+                "error": None if error is None else error.to_json(),
+            }
+            for (token, model), (source, error) in sorted(uncallable.items())
+        ],
     }
     emit(
         fmt,
@@ -285,6 +296,14 @@ def status(app: App, fmt: str) -> None:
         if quiet:
             ids = ", ".join(s.id for s in quiet)
             click.echo(f"silences: {len(quiet)} active ({ids}; `model-monitor silence list`)")
+        if uncallable:
+            pairs = len(uncallable)
+            models = len({model for _, model in uncallable})
+            click.echo(
+                f"probes: {models} listed model{'s' if models != 1 else ''} not callable "
+                f"({pairs} token-model pair{'s' if pairs != 1 else ''}; "
+                "`model-monitor probes --unavailable`)"
+            )
         for p in prices_read.values():
             said = f"{p.availability} (read {rfc3339(p.checked_at)})"
             click.echo(printable(f"prices of {p.source}: {said}"))

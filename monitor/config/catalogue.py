@@ -28,7 +28,9 @@ class ChannelKind(Protocol):
 
 @dataclass(frozen=True)
 class Catalogue:
-    """The flavor names and channel types a config may use."""
+    """The flavor names and channel types a config may use, and the flavors whose models
+    can be probed (`probe = true`)."""
 
     flavors: Collection[str] = ()
+    probing: Collection[str] = ()
     channels: Mapping[str, ChannelKind] = field(default_factory=dict)

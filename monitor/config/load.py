@@ -375,7 +375,31 @@ class _Loader:
             budget_interval=table.duration("budget_interval", None, allow_zero=True),
             prices_interval=table.duration("prices_interval", None, allow_zero=True),
             budget_rate_limit=table.integer("budget_rate_limit", 18, minimum=1),
+            **self._probing(table, flavor),
         )
+
+    def _probing(self, table: _Table, flavor: str | None) -> dict[str, Any]:
+        probe = table.boolean("probe", False) is True
+        if probe and flavor is not None and flavor not in self.catalogue.probing:
+            table.problem(
+                "probe",
+                f"the {flavor} flavor cannot be probed (probes go to "
+                f"{', '.join(sorted(self.catalogue.probing))}); remove probe",
+            )
+        defaults = SourceConfig(name="", base_url="")
+        return {
+            "probe": probe,
+            "probe_interval": table.duration("probe_interval", defaults.probe_interval),
+            "probe_delay": table.duration("probe_delay", defaults.probe_delay, allow_zero=True),
+            "probe_recheck": table.duration(
+                "probe_recheck", defaults.probe_recheck, allow_zero=True
+            ),
+            "probe_budget": table.integer("probe_budget", defaults.probe_budget, minimum=1),
+            "probe_per_cycle": table.integer(
+                "probe_per_cycle", defaults.probe_per_cycle, minimum=1
+            ),
+            "probe_models": table.globs("probe_models"),
+        }
 
     # -- [[tokens]] ----------------------------------------------------------------------
 
@@ -408,6 +432,7 @@ class _Loader:
             group=group or None,
             expiry_warning=table.warnings("expiry_warning", None),
             quota_warning=table.quota_warning("quota_warning"),
+            probe=table.boolean("probe", True) is not False,
         )
 
     # -- [[channels]] --------------------------------------------------------------------

@@ -128,6 +128,14 @@ class SourceConfig:
     prices_interval: float | None = None  # None: [monitor]'s
     # Reads of the budget route per 20 minutes, all tokens together: new-api allows 20.
     budget_rate_limit: int = 18
+    # Probes (docs/probes.md): real calls to listed models, off unless asked for.
+    probe: bool = False
+    probe_interval: float = 86400.0  # every listed model, this often
+    probe_delay: float = 60.0  # after a model appears or changes (new-api's routing cache)
+    probe_recheck: float = 3600.0  # an unavailable model, to tell when it answers again
+    probe_budget: int = 50  # probes per token per 24 hours
+    probe_per_cycle: int = 20  # probes per cycle of the source, all tokens together
+    probe_models: tuple[str, ...] = ()  # globs probed even where they would be skipped
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +147,7 @@ class TokenConfig:
     group: str | None = None  # its new-api group, for the prices it pays
     expiry_warning: tuple[float, ...] | None = None  # None: [monitor]'s
     quota_warning: QuotaWarning | None = None  # None: [monitor]'s
+    probe: bool = True  # false: never probed, even where its source probes
 
     @property
     def fingerprint(self) -> str:

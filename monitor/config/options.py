@@ -261,6 +261,53 @@ SOURCES: tuple[Key, ...] = (
         "together; new-api allows 20 per client address. The stalest tokens go first.",
         default=18,
     ),
+    Key(
+        "probe",
+        "boolean",
+        "Call listed models with the cheapest request they allow (max_tokens 1) to find "
+        "those listed but not callable: unavailable and available changes "
+        "(docs/probes.md). Each probe is a real, billed call.",
+        default=False,
+    ),
+    Key(
+        "probe_interval",
+        f"{DURATION}, > 0",
+        "How often every listed model is probed again (new and changed ones go first).",
+        default="1d",
+    ),
+    Key(
+        "probe_delay",
+        f"{DURATION}, may be 0",
+        "How long after a model appears or changes before its first probe: new-api routes "
+        "from a cache that lags its list by up to a minute.",
+        default="1m",
+    ),
+    Key(
+        "probe_recheck",
+        f"{DURATION}, may be 0",
+        "How often a model found unavailable is probed, to tell when it answers again.",
+        default="1h",
+    ),
+    Key(
+        "probe_budget",
+        "integer >= 1",
+        "At most this many probes per token in any 24 hours, whatever is due.",
+        default=50,
+    ),
+    Key(
+        "probe_per_cycle",
+        "integer >= 1",
+        "At most this many probes per check of the source, all tokens together.",
+        default=20,
+    ),
+    Key(
+        "probe_models",
+        "list of model id globs",
+        "Models probed even where they would be skipped (priced per call, or image, video, "
+        "audio and rerank types).",
+        default=[],
+        default_text="none",
+    ),
 )
 
 TOKENS: tuple[Key, ...] = (
@@ -307,6 +354,12 @@ TOKENS: tuple[Key, ...] = (
         "Overrides [monitor] quota_warning for this token.",
         default_text="[monitor] quota_warning",
     ),
+    Key(
+        "probe",
+        "boolean",
+        "false: this token is never probed, even where its source has probe = true.",
+        default=True,
+    ),
 )
 
 CHANNELS: tuple[Key, ...] = (
@@ -346,8 +399,10 @@ CHANNELS: tuple[Key, ...] = (
         "changes",
         "list of change types",
         "Only these kinds of change reach the channel (added, removed, "
-        "endpoint_types_changed, field_changed, price_changed, group_ratio_changed): "
-        'e.g. ["price_changed", "group_ratio_changed"] for the people who pay.',
+        "endpoint_types_changed, field_changed, price_changed, group_ratio_changed, "
+        "unavailable, available): "
+        'e.g. ["price_changed", "group_ratio_changed"] for the people who pay, '
+        '["unavailable", "available"] for those on call when a listed model stops answering.',
         default_text="every change",
     ),
     Key(

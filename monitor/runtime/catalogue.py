@@ -35,7 +35,9 @@ class _Channels(Mapping[str, ChannelKind]):
         return len(self._registry())
 
 
-CATALOGUE = Catalogue(flavors=FLAVORS, channels=_Channels())
+# `auto` may be probed: it probes as the flavor it detects, if that one can be.
+PROBING = frozenset(name for name, flavor in FLAVORS.items() if flavor.probe_auth) | {"auto"}
+CATALOGUE = Catalogue(flavors=FLAVORS, channels=_Channels(), probing=PROBING)
 
 
 def load(path: Path | str, environ: Mapping[str, str] | None = None) -> Config:

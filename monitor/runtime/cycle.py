@@ -47,6 +47,7 @@ from monitor.events.thresholds import FieldPolicy
 from monitor.runtime.budgets import BudgetPass
 from monitor.runtime.caches import CycleCaches
 from monitor.runtime.prices import PricePass
+from monitor.runtime.probes import ProbePass
 from monitor.sources.base import Flavor
 from monitor.sources.fetch import fetch_models, secret_forms
 from monitor.sources.registry import reading
@@ -71,6 +72,10 @@ class CycleCounter(Protocol):
 
     def record_cycle(self, report: CycleReport, at: datetime) -> None:
         """One completed check cycle of one source, its results stored at `at`."""
+        ...
+
+    def record_probe(self, source: str, result: str) -> None:
+        """One probe sent (monitor.runtime.probes), by its result."""
         ...
 
 
@@ -131,6 +136,14 @@ class Checker:
         self.on_fetched: Callable[[], None] | None = None
         # Set when the process stops: no new polls, and a cycle under way records nothing.
         self.cancelled = threading.Event()
+        self.probes = ProbePass(
+            config,
+            db,
+            self.snapshots,
+            clock,
+            cancelled=self.cancelled,
+            counted=self._count_probe,
+        )
         # Every configured token as a gateway might echo it as a model id (each walk
         # already masks its own token anywhere in its answer).
         self._secret_ids = frozenset(
@@ -255,7 +268,14 @@ class Checker:
         flavor = self._read_as(source)
         extra = self._pass("budget", self.budgets.run, source, tokens, flavor)
         extra += self._pass("price", self.prices.run, source, tokens, flavor)
+        listing = {t.token for t in report.tokens if t.outcome == "ok"}
+        answered = [t for t in tokens if t.name in listing]
+        extra += self._pass("probe", self.probes.run, source, answered, flavor)
         return replace(report, events=report.events + extra)
+
+    def _count_probe(self, source: str, result: str) -> None:
+        if self.metrics is not None:
+            self.metrics.record_probe(source, result)
 
     def _read_as(self, source: SourceConfig) -> type[Flavor] | None:
         """The flavor the source is read as: its own, or for `auto` the one detected."""
@@ -278,8 +298,8 @@ class Checker:
         tokens: Sequence[TokenConfig],
         flavor: type[Flavor] | None,
     ) -> tuple[Event, ...]:
-        """A pass after the models are stored (`monitor.runtime.budgets`, `.prices`): its
-        failure is logged and costs nothing that was already recorded."""
+        """A pass after the models are stored (`monitor.runtime.budgets`, `.prices`,
+        `.probes`): its failure is logged and costs nothing that was already recorded."""
         try:
             return run(source, tokens, flavor)
         except Exception:

@@ -295,11 +295,12 @@ class Daemon:
             log.exception("pruning history failed; will try again tomorrow")
             return
         log.info(
-            "pruned history older than %s: %d checks, %d events, %d snapshots",
+            "pruned history older than %s: %d checks, %d events, %d snapshots, %d probes",
             format_duration(retention),
             report.checks,
             report.events,
             report.snapshots,
+            report.probes,
         )
 
     def _wake_all(self) -> None:

@@ -131,6 +131,13 @@ class Metrics:
             ["source", "type"],
             registry=r,
         )
+        self.probes = Counter(
+            f"{PREFIX}_probes",
+            "Probes sent to listed models (docs/probes.md), by result: ok, unavailable, "
+            "transient, rate_limited, token_quota, auth, inconclusive.",
+            ["source", "result"],
+            registry=r,
+        )
         self.delivery_attempts = Counter(
             f"{PREFIX}_delivery_attempts",
             "Delivery attempts by channel and result (sent, retried, dead).",
@@ -162,6 +169,9 @@ class Metrics:
                 for name in event.tokens:
                     self.token_failing.labels(event.source.name, name).set(1)
         self.last_cycle.labels(report.source).set(stamp)
+
+    def record_probe(self, source: str, result: str) -> None:
+        self.probes.labels(source, result).inc()
 
     def record_cycle_failure(self, source: str) -> None:
         self.cycle_failures.labels(source).inc()

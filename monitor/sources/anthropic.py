@@ -43,6 +43,7 @@ from monitor.sources.base import (
     json_type,
     typed_fields,
 )
+from monitor.sources.side_routes import ProbeAuth
 
 ANTHROPIC_VERSION = "2023-06-01"
 
@@ -55,6 +56,7 @@ class AnthropicFlavor(Flavor):
     """The Anthropic Models API (and gateways that answer in its format)."""
 
     name: ClassVar[str] = "anthropic"
+    probe_auth: ClassVar[ProbeAuth | None] = "x-api-key"
     # Models per page: 1000 is the API's maximum (its default is 20). Tests lower it.
     page_size: ClassVar[int] = 1000
 

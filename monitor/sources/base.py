@@ -17,7 +17,7 @@ from monitor.config.model import MonitorSettings, Secret, SourceConfig, TokenCon
 from monitor.core.records import ErrorKind, ModelRecord
 from monitor.sources.budget import BudgetRoute
 from monitor.sources.interning import RecordTable
-from monitor.sources.side_routes import PriceRoute
+from monitor.sources.side_routes import PriceRoute, ProbeAuth
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +88,9 @@ class Flavor(ABC):
     budget_route: ClassVar[BudgetRoute | None] = None
     # Where the gateway publishes its prices (monitor.sources.pricing); None: it does not.
     price_route: ClassVar[PriceRoute | None] = None
+    # How a probe (monitor.sources.probes) sends the token: "bearer" (OpenAI's routes, and
+    # new-api's Anthropic route), "x-api-key" (Anthropic's API); None: not probed.
+    probe_auth: ClassVar[ProbeAuth | None] = None
 
     @classmethod
     def create(cls, registry: Mapping[str, type[Flavor]], records: RecordTable) -> Flavor:

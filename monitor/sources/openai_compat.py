@@ -22,7 +22,7 @@ from monitor.core.records import ModelRecord
 from monitor.sources.base import Flavor, InvalidResponse, Page, Request, json_type
 from monitor.sources.budget import BudgetRoute, explain_auth_failure
 from monitor.sources.interning import RecordTable
-from monitor.sources.side_routes import PriceRoute
+from monitor.sources.side_routes import PriceRoute, ProbeAuth
 
 _ABSENT = object()
 
@@ -31,6 +31,7 @@ class OpenAIFlavor(Flavor):
     """Plain OpenAI (and anything that only promises its shape): model presence only."""
 
     name: ClassVar[str] = "openai"
+    probe_auth: ClassVar[ProbeAuth | None] = "bearer"
 
     def first_request(self, base_url: str, secret: Secret) -> Request:
         # Only the Bearer header: an x-api-key header switches new-api to the

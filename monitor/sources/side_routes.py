@@ -23,6 +23,8 @@ T = TypeVar("T")
 # Where a flavor publishes prices (`Flavor.price_route`): new-api's pricing page, or the
 # LiteLLM proxy's model info (monitor.sources.pricing).
 PriceRoute = Literal["pricing", "model_info"]
+# How a probe sends the token (`Flavor.probe_auth`, monitor.sources.probes).
+ProbeAuth = Literal["bearer", "x-api-key"]
 
 _BODY_LIMIT = 4 * 1024 * 1024  # a price list of a few thousand models
 

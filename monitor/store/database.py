@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("monitor.store")
 
 # The newest migration in migrations/versions: what `ensure_schema` compares with.
-HEAD_REVISION = "0009"
+HEAD_REVISION = "0010"
 
 # Any constant works: it only has to be the same for every instance sharing a database.
 _MIGRATION_LOCK_ID = 0x6D6F6E69

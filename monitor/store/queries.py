@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from monitor.core.clock import utcnow
 from monitor.core.records import DeliveryState, ModelRecord
 from monitor.store.dml import affected_rows
+from monitor.store.probes import prune_probes
 from monitor.store.schema import (
     ChannelState,
     Check,
@@ -202,6 +203,7 @@ class PruneReport:
     events: int
     snapshots: int
     slots: int = 0
+    probes: int = 0
 
 
 # Poll slots only need to outlive the poll they name; a day is ample for any interval
@@ -220,7 +222,8 @@ def prune(session: Session, before: datetime) -> PruneReport:
 
     Events with a delivery still pending stay; snapshots stay while any check or token
     state refers to them (the confirmed view of a quiet token may be very old). Poll-slot
-    claims are pruned after a day whatever `before` is (`prune_poll_slots`).
+    claims are pruned after a day whatever `before` is (`prune_poll_slots`); the probe log
+    is kept at least a day, which its budget counts (`prune_probes`).
     """
     slots = prune_poll_slots(session)
     checks = affected_rows(session, delete(Check).where(Check.started_at < before))
@@ -240,4 +243,5 @@ def prune(session: Session, before: datetime) -> PruneReport:
         ),
     )
     snapshots = affected_rows(session, delete(Snapshot).where(~referenced))
-    return PruneReport(checks, events, snapshots, slots)
+    probes = prune_probes(session, before, utcnow())
+    return PruneReport(checks, events, snapshots, slots, probes)

@@ -12,6 +12,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -210,6 +211,41 @@ class SilenceRow(Base):
     comment: Mapped[str] = mapped_column(Text)
     author: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ProbeStateRow(Base):
+    """What probes know of one model for one token (monitor.events.probes.ProbeMemory)."""
+
+    __tablename__ = "probe_state"
+
+    token: Mapped[str] = mapped_column(String(200), primary_key=True)
+    model: Mapped[str] = mapped_column(Text, primary_key=True)
+    source: Mapped[str] = mapped_column(String(200))
+    fingerprint: Mapped[str] = mapped_column(String(64))  # the listed record, hashed
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    probed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    verdict: Mapped[str | None] = mapped_column(String(16))  # "ok", "unavailable", None
+    pending: Mapped[str | None] = mapped_column(String(16))
+    pending_count: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)  # CallError as JSON
+
+
+class ProbeRow(Base):
+    """One probe sent: counted against the token's daily budget, and listed by `probes`."""
+
+    __tablename__ = "probes"
+    __table_args__ = (Index("ix_probes_token_sent_at", "token", "sent_at"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    source: Mapped[str] = mapped_column(String(200))
+    token: Mapped[str] = mapped_column(String(200))
+    model: Mapped[str] = mapped_column(Text)
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    kind: Mapped[str] = mapped_column(String(16))  # chat, embeddings, messages
+    result: Mapped[str] = mapped_column(String(16))  # monitor.events.probes.Outcome
+    http_status: Mapped[int | None] = mapped_column(Integer)
+    code: Mapped[str | None] = mapped_column(String(100))
+    duration: Mapped[float] = mapped_column(Float)
 
 
 class EventRow(Base):

@@ -140,6 +140,29 @@ class Pools:
             decode_content=True,
         )
 
+    def post(
+        self,
+        url: str,
+        headers: dict[str, str],
+        body: bytes,
+        *,
+        timeout: float,
+        verify: bool | str = True,
+    ) -> BaseHTTPResponse:
+        """A streamed POST as probes make it: the same rules as `get`. Never retried: a
+        second call is a second charge."""
+        return self.manager(url, verify).urlopen(
+            "POST",
+            url,
+            body=body,
+            headers=headers,
+            timeout=Timeout(connect=timeout, read=timeout),
+            retries=False,
+            redirect=False,
+            preload_content=False,
+            decode_content=True,
+        )
+
     def proxy_for(self, url: str) -> str | None:
         parts = urlsplit(url)
         origin = f"{parts.scheme}://{parts.netloc}"

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from monitor.core.records import ModelRecord
 from monitor.store import queries
+from monitor.store.probes import unavailable_pairs
 from monitor.store.snapshots import SnapshotStore
 from monitor.web.status import error_kind
 
@@ -24,12 +25,15 @@ class Cell:
     """One model for one token.
 
     state: "" absent, "p" present, "a" present and added within the window, "r" absent
-    and removed within the window. `types` is set only when this token's endpoint types
-    differ from another token's for the same model; otherwise the row shows them once.
+    and removed within the window, "x" present but not callable (probes found it
+    unavailable; `error` says how it failed). `types` is set only when this token's
+    endpoint types differ from another token's for the same model; otherwise the row
+    shows them once.
     """
 
     state: str
     types: tuple[str, ...] = ()
+    error: str | None = None
 
 
 ABSENT, PRESENT, ADDED, REMOVED = Cell(""), Cell("p"), Cell("a"), Cell("r")
@@ -94,6 +98,11 @@ class MatrixView:
     def removed(self) -> int:
         return sum(1 for r in self.rows if r.removed)
 
+    @property
+    def uncallable(self) -> int:
+        """Listed-but-not-callable cells (docs/probes.md)."""
+        return sum(1 for r in self.rows for c in r.cells if c.state == "x")
+
 
 def build_matrix(
     session: Session,
@@ -148,6 +157,11 @@ def build_matrix(
             if kind == "removed":
                 gone[change["model"]] = change.get("before") or {}
 
+    uncallable = {
+        pair: "" if error is None else error.text()
+        for pair, (owner, error) in unavailable_pairs(session).items()
+        if owner == source
+    }
     ids: set[str] = set()
     for listing in models:
         ids.update(listing)
@@ -155,7 +169,7 @@ def build_matrix(
     total = len(ids)
     needle = query.strip().casefold()
     rows = [
-        _row(model, names, models, latest, gone.get(model, {}))
+        _row(model, names, models, latest, gone.get(model, {}), uncallable)
         for model in sorted(ids)
         if not needle or needle in model.casefold()
     ]
@@ -179,6 +193,7 @@ def _row(
     models: Sequence[Mapping[str, ModelRecord]],
     latest: Mapping[tuple[str, str], str],
     before: Mapping[str, Any],
+    uncallable: Mapping[tuple[str, str], str],
 ) -> MatrixRow:
     cells: list[Cell] = []
     kinds: list[frozenset[str] | None] = []
@@ -193,7 +208,11 @@ def _row(
                 value = record.field_map().get("owned_by")
                 owner = value if isinstance(value, str) and value else None
             added |= mark == "added"
-            cells.append(ADDED if mark == "added" else PRESENT)
+            failure = uncallable.get((token, model))
+            if failure is not None:
+                cells.append(Cell("x", error=failure))
+            else:
+                cells.append(ADDED if mark == "added" else PRESENT)
         else:
             removed |= mark == "removed"
             cells.append(REMOVED if mark == "removed" else ABSENT)
@@ -213,7 +232,9 @@ def _row(
     # The types differ between tokens: each present cell says its own.
     detailed = iter(kinds)
     cells = [
-        Cell(c.state, tuple(sorted(next(detailed) or ()))) if c.state in ("p", "a") else c
+        Cell(c.state, tuple(sorted(next(detailed) or ())), c.error)
+        if c.state in ("p", "a", "x")
+        else c
         for c in cells
     ]
     return MatrixRow(model, owner, tuple(union), False, tuple(cells), added, removed)

@@ -54,9 +54,11 @@ def test_demo_runs_offline_and_shows_what_it_detected() -> None:
     assert "- gpt-3.5-turbo" in out
     assert "gpt-4o endpoint types: +openai-response" in out
     assert "team-beta failing" in out and "team-beta recovered" in out
+    assert "gpt-5: listed but not callable" in out and "HTTP 503 model_not_found" in out
+    assert "gpt-5: callable again" in out
     assert "team-alpha expires in 5 days" in out and "team-alpha has $5.00 of $100.00" in out
     assert "$ gpt-4o input $2.50 -> $5.00, output $10.00 -> $20.00 per 1M tokens (+100%)" in out
-    assert "the webhook received 7 request(s)" in out
+    assert "the webhook received 9 request(s)" in out
     assert "sk-demo-" not in out + done.stderr
 
 

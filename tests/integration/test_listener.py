@@ -125,6 +125,7 @@ def test_metrics_count_real_checks_events_and_deliveries(served, gateway) -> Non
         "model_monitor_last_cycle_timestamp_seconds": "gauge",
         "model_monitor_cycle_failures": "counter",
         "model_monitor_events": "counter",
+        "model_monitor_probes": "counter",
         "model_monitor_delivery_attempts": "counter",
         "model_monitor_database_up": "gauge",
         "model_monitor_deliveries": "gauge",

@@ -1116,3 +1116,64 @@ def test_a_channel_may_take_only_some_change_types(tmp_path: Path) -> None:
     wrong = MINIMAL.replace('type = "stdout"', 'type = "stdout"\nchanges = ["price_change"]')
     (problem,) = problems(tmp_path, wrong)
     assert 'channels[0] "console": changes:' in problem and "price_changed" in problem
+
+
+# -- probes ----------------------------------------------------------------------------------
+
+PROBE_CONFIG = """
+[[sources]]
+name = "gw"
+base_url = "https://gw.example/v1"
+{source}
+
+[[tokens]]
+name = "team-a"
+source = "gw"
+token_env = "TEAM_A"
+{token}
+"""
+
+
+def test_probes_are_off_by_default_and_every_key_is_read(tmp_path: Path) -> None:
+    config = load(tmp_path, PROBE_CONFIG.format(source="", token=""))
+    source, (token,) = config.source("gw"), config.tokens
+    assert not source.probe and token.probe
+    assert (source.probe_interval, source.probe_delay, source.probe_recheck) == (
+        86400.0,
+        60.0,
+        3600.0,
+    )
+    assert (source.probe_budget, source.probe_per_cycle, source.probe_models) == (50, 20, ())
+    text = PROBE_CONFIG.format(
+        source='probe = true\nprobe_interval = "12h"\nprobe_delay = "0s"\nprobe_recheck = "5m"\n'
+        'probe_budget = 10\nprobe_per_cycle = 3\nprobe_models = ["gpt-image-*"]',
+        token="probe = false",
+    )
+    config = load(tmp_path, text)
+    source, (token,) = config.source("gw"), config.tokens
+    assert source.probe and not token.probe
+    assert (source.probe_interval, source.probe_delay, source.probe_recheck) == (43200.0, 0, 300.0)
+    assert (source.probe_budget, source.probe_per_cycle, source.probe_models) == (
+        10,
+        3,
+        ("gpt-image-*",),
+    )
+
+
+@pytest.mark.parametrize(
+    ("line", "key", "message"),
+    [
+        ("probe = 1", "probe", "true or false"),
+        ("probe_budget = 0", "probe_budget", "at least 1"),
+        ('probe_per_cycle = "many"', "probe_per_cycle", "integer"),
+        ('probe_interval = "0s"', "probe_interval", "0"),
+        ('probe_delay = "soon"', "probe_delay", "duration"),
+        ('probe_models = [""]', "probe_models", "empty pattern"),
+        ('probe = true\nflavor = "gemini"', "probe", "cannot be probed"),
+    ],
+)
+def test_probe_mistakes_name_the_table_and_key(
+    tmp_path: Path, line: str, key: str, message: str
+) -> None:
+    found = one_problem(tmp_path, PROBE_CONFIG.format(source=line, token=""))
+    assert f'sources[0] "gw": {key}: ' in found and message in found, found

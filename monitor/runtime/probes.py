@@ -1,0 +1,259 @@
+"""The probe pass: after a source's models are checked, call the listed models that are due.
+
+Only for a source with `probe = true`, and only its tokens whose check just succeeded
+(a failing token's probes would only repeat its failure) and that do not say
+`probe = false`. Three steps, so no transaction is open while calls are out:
+
+1. plan (one transaction): each token's listed models, minus those not probed (priced
+   per call, media types; monitor.sources.probes.call_kind), are matched with what is
+   known of them; `monitor.events.probes.plan` picks the due ones within the token's
+   budget for the last 24 hours and the cycle's cap;
+2. send: tokens at once (up to `concurrency`), each token's probes one after another; a
+   token stops at an answer about itself (its quota, a 401), and every token stops at a
+   429, which is the gateway's limiter, not a verdict;
+3. record (one transaction): every probe sent goes to the log (the budget counts it,
+   `model-monitor probes` lists it), verdicts are folded behind the flap guard, and the
+   changes are grouped across tokens, routed and silenced like any other.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
+
+from sqlalchemy.orm import Session
+
+from monitor.config import Config, SourceConfig, TokenConfig
+from monitor.core.clock import rfc3339
+from monitor.core.ids import new_id
+from monitor.core.records import (
+    Change,
+    Event,
+    ModelRecord,
+    SourceRef,
+    canonical_json,
+    content_hash,
+)
+from monitor.delivery.routing import enqueue
+from monitor.events.grouping import CheckOutcome, build_events
+from monitor.events.probes import Candidate, Outcome, ProbeMemory, ProbePolicy, ProbeResult, plan
+from monitor.sources.base import Flavor
+from monitor.sources.probes import CallKind, call_kind, named, send_probe
+from monitor.sources.side_routes import ProbeAuth
+from monitor.store.database import Database
+from monitor.store.prices import load_price_list, price_states
+from monitor.store.probes import (
+    BUDGET_WINDOW,
+    forget_others,
+    forget_tokens,
+    probe_memories,
+    record_probe,
+    remembers,
+    save_memory,
+    sent_since,
+)
+from monitor.store.queries import last_models
+from monitor.store.snapshots import SnapshotStore
+
+log = logging.getLogger("monitor.probes")
+
+Sender = Callable[[SourceConfig, TokenConfig, str, CallKind, ProbeAuth, float], ProbeResult]
+
+
+class ProbePass:
+    def __init__(
+        self,
+        config: Config,
+        db: Database,
+        snapshots: SnapshotStore,
+        clock: Callable[[], datetime],
+        *,
+        send: Sender = send_probe,
+        cancelled: threading.Event | None = None,
+        counted: Callable[[str, Outcome], None] | None = None,
+    ) -> None:
+        self.config = config
+        self.db = db
+        self.snapshots = snapshots
+        self._clock = clock
+        self._send = send
+        self._cancelled = cancelled or threading.Event()
+        self._counted = counted  # each probe's result, for the metrics
+
+    def policy(self, source: SourceConfig) -> ProbePolicy:
+        settings = self.config.monitor
+        return ProbePolicy(
+            interval=timedelta(seconds=source.probe_interval),
+            delay=timedelta(seconds=source.probe_delay),
+            recheck=timedelta(seconds=source.probe_recheck),
+            confirm_checks=settings.confirm_checks,
+            transient_checks=settings.failure_threshold,
+        )
+
+    def run(
+        self, source: SourceConfig, tokens: Sequence[TokenConfig], flavor: type[Flavor] | None
+    ) -> tuple[Event, ...]:
+        """Probe what is due of `tokens`' listed models; returns the events enqueued."""
+        off = [t.name for t in tokens if not (source.probe and t.probe)]
+        if off:
+            with self.db.reader() as session:
+                known = remembers(session, off)
+            if known:
+                with self.db.session() as session:
+                    forget_tokens(session, off)
+        auth = flavor.probe_auth if flavor is not None else None
+        tokens = [t for t in tokens if source.probe and t.probe]
+        if auth is None or not tokens:
+            return ()
+        policy = self.policy(source)
+        now = self._clock()
+        with self.db.session() as session:
+            chosen, kinds = self._plan(session, source, tokens, auth, policy, now)
+        if not chosen:
+            return ()
+        sent = self._send_all(source, {t.name: t for t in tokens}, chosen, kinds, auth)
+        with self.db.session() as session:
+            return self._record(session, source, sent, policy)
+
+    # -- 1. plan ---------------------------------------------------------------------------
+
+    def _plan(
+        self,
+        session: Session,
+        source: SourceConfig,
+        tokens: Sequence[TokenConfig],
+        auth: ProbeAuth,
+        policy: ProbePolicy,
+        now: datetime,
+    ) -> tuple[list[Candidate], dict[tuple[str, str], CallKind]]:
+        names = [t.name for t in tokens]
+        memories = probe_memories(session, names)
+        per_call = _priced_per_call(session, source.name)
+        candidates: list[Candidate] = []
+        kinds: dict[tuple[str, str], CallKind] = {}
+        for token in tokens:
+            last = last_models(session, self.snapshots, token.name)
+            if last is None:
+                continue
+            probed: list[str] = []
+            for model, record in last[1].items():
+                kind = _kind(source, record, auth, per_call)
+                if kind is None:
+                    continue
+                probed.append(model)
+                old = memories.get((token.name, model))
+                memory = (
+                    ProbeMemory(_fingerprint(record), now)
+                    if old is None
+                    else old.listed(_fingerprint(record), now)
+                )
+                if memory != old:
+                    save_memory(session, source.name, token.name, model, memory)
+                kinds[token.name, model] = kind
+                candidates.append(Candidate(token.name, model, memory))
+            forget_others(session, token.name, probed)
+        spent = sent_since(session, names, now - BUDGET_WINDOW)
+        left = {name: source.probe_budget - spent.get(name, 0) for name in names}
+        chosen = plan(candidates, policy, now, left=left, cap=source.probe_per_cycle)
+        return chosen, kinds
+
+    # -- 2. send ---------------------------------------------------------------------------
+
+    def _send_all(
+        self,
+        source: SourceConfig,
+        tokens: Mapping[str, TokenConfig],
+        chosen: Sequence[Candidate],
+        kinds: Mapping[tuple[str, str], CallKind],
+        auth: ProbeAuth,
+    ) -> list[tuple[Candidate, ProbeResult, datetime]]:
+        by_token: dict[str, list[Candidate]] = defaultdict(list)
+        for candidate in chosen:
+            by_token[candidate.token].append(candidate)
+        timeout = source.timeout or self.config.monitor.timeout
+        limited = threading.Event()  # a 429: the gateway's limiter, for every token
+
+        def probe_token(name: str) -> list[tuple[Candidate, ProbeResult, datetime]]:
+            done = []
+            for candidate in by_token[name]:
+                if limited.is_set() or self._cancelled.is_set():
+                    break
+                kind = kinds[name, candidate.model]
+                try:
+                    result = self._send(source, tokens[name], candidate.model, kind, auth, timeout)
+                except Exception:  # one probe's failure is its own
+                    log.exception("probe of %s for token %s failed", candidate.model, name)
+                    continue
+                done.append((candidate, result, self._clock()))
+                _log_probe(source.name, name, candidate.model, result)
+                if result.outcome is Outcome.RATE_LIMITED:
+                    limited.set()
+                if result.outcome.stops_token:
+                    break
+            return done
+
+        workers = max(1, min(self.config.monitor.concurrency, len(by_token)))
+        with ThreadPoolExecutor(workers, thread_name_prefix=f"probe-{source.name}") as pool:
+            batches = list(pool.map(probe_token, list(by_token)))
+        return [entry for batch in batches for entry in batch]
+
+    # -- 3. record -------------------------------------------------------------------------
+
+    def _record(
+        self,
+        session: Session,
+        source: SourceConfig,
+        sent: Sequence[tuple[Candidate, ProbeResult, datetime]],
+        policy: ProbePolicy,
+    ) -> tuple[Event, ...]:
+        changes: dict[str, list[Change]] = defaultdict(list)
+        for candidate, result, at in sent:
+            record_probe(session, source.name, candidate.token, candidate.model, at, result)
+            memory, change = policy.fold(candidate.memory, candidate.model, result, at)
+            if memory != candidate.memory:
+                save_memory(session, source.name, candidate.token, candidate.model, memory)
+            if change is not None:
+                changes[candidate.token].append(change)
+            if self._counted is not None:
+                self._counted(source.name, result.outcome)
+        if not changes:
+            return ()
+        now = self._clock()
+        outcomes = [CheckOutcome(token, tuple(found)) for token, found in changes.items()]
+        ref = SourceRef(source.name, source.base_url)
+        events = build_events(ref, outcomes, rfc3339(now), lambda: new_id("evt"))
+        for event in events:
+            enqueue(session, self.config, event, now)
+        return tuple(events)
+
+
+def _kind(
+    source: SourceConfig, record: ModelRecord, auth: ProbeAuth, per_call: frozenset[str]
+) -> CallKind | None:
+    explicit = named(record.id, source.probe_models)
+    if record.id in per_call and not explicit:
+        return None  # priced per call: a probe would cost a whole call's price
+    return call_kind(record, auth, named=explicit)
+
+
+def _priced_per_call(session: Session, source: str) -> frozenset[str]:
+    """The source's models priced per request, from its last confirmed price list."""
+    state = price_states(session, [source]).get(source)
+    if state is None or state.confirmed_id is None:
+        return frozenset()
+    prices = load_price_list(session, state.confirmed_id).prices
+    return frozenset(model for model, price in prices.items() if price.request is not None)
+
+
+def _fingerprint(record: ModelRecord) -> str:
+    return content_hash(canonical_json({record.id: record}))
+
+
+def _log_probe(source: str, token: str, model: str, result: ProbeResult) -> None:
+    error = result.error
+    what = str(result.outcome) if error is None else f"{result.outcome} ({error.text()})"
+    log.info("probe of %s on %s for token %s: %s", model, source, token, what)

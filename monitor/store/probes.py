@@ -1,0 +1,173 @@
+"""Every statement about probes: what is known of each (token, model) pair, and the log of
+probes sent (the per-token budget counts it; `model-monitor probes` lists it)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from monitor.core.records import CallError
+from monitor.events.probes import ProbeMemory, ProbeResult, Verdict
+from monitor.store.dml import affected_rows
+from monitor.store.schema import ProbeRow, ProbeStateRow
+
+# The budget is per 24 hours: the log is kept at least that long.
+BUDGET_WINDOW = timedelta(days=1)
+_CODE_LIMIT = 100
+
+
+@dataclass(frozen=True, slots=True)
+class SentProbe:
+    """One row of the probe log, as `model-monitor probes` shows it."""
+
+    source: str
+    token: str
+    model: str
+    sent_at: datetime
+    kind: str
+    result: str
+    status: int | None
+    code: str | None
+    duration: float
+
+
+def probe_memories(session: Session, tokens: Iterable[str]) -> dict[tuple[str, str], ProbeMemory]:
+    """What is known of each (token, model) pair of `tokens`."""
+    query = select(ProbeStateRow).where(ProbeStateRow.token.in_(list(tokens)))
+    return {(row.token, row.model): _memory(row) for row in session.scalars(query)}
+
+
+def unavailable_pairs(session: Session) -> dict[tuple[str, str], tuple[str, CallError | None]]:
+    """The (token, model) pairs people were told are unavailable: (source, the failure)."""
+    query = select(ProbeStateRow).where(ProbeStateRow.verdict == Verdict.UNAVAILABLE.value)
+    return {
+        (row.token, row.model): (row.source, _error(row.error)) for row in session.scalars(query)
+    }
+
+
+def sent_since(session: Session, tokens: Iterable[str], since: datetime) -> dict[str, int]:
+    """How many probes each token sent since `since`."""
+    query = (
+        select(ProbeRow.token, func.count(ProbeRow.id))
+        .where(ProbeRow.token.in_(list(tokens)), ProbeRow.sent_at >= since)
+        .group_by(ProbeRow.token)
+    )
+    return {token: count for token, count in session.execute(query)}
+
+
+def save_memory(session: Session, source: str, token: str, model: str, memory: ProbeMemory) -> None:
+    row = session.get(ProbeStateRow, (token, model))
+    if row is None:
+        row = ProbeStateRow(token=token, model=model)
+        session.add(row)
+    row.source = source
+    row.fingerprint, row.seen_at, row.probed_at = (
+        memory.fingerprint,
+        memory.seen_at,
+        memory.probed_at,
+    )
+    row.verdict = None if memory.verdict is None else memory.verdict.value
+    row.pending = None if memory.pending is None else memory.pending.value
+    row.pending_count = memory.pending_count
+    row.error = None if memory.error is None else json.dumps(memory.error.to_json())
+
+
+def forget_others(session: Session, token: str, probed: Iterable[str]) -> None:
+    """Drop what is known of the token's models that are no longer listed (or no longer
+    probed): a model that comes back is new again."""
+    keep = set(probed)
+    query = select(ProbeStateRow.model).where(ProbeStateRow.token == token)
+    gone = [model for model in session.scalars(query) if model not in keep]
+    for start in range(0, len(gone), 500):
+        session.execute(
+            delete(ProbeStateRow).where(
+                ProbeStateRow.token == token, ProbeStateRow.model.in_(gone[start : start + 500])
+            )
+        )
+
+
+def remembers(session: Session, tokens: Collection[str]) -> bool:
+    """Whether anything is known of any of `tokens` (a read, before a write is needed)."""
+    query = select(ProbeStateRow.token).where(ProbeStateRow.token.in_(list(tokens))).limit(1)
+    return bool(tokens) and session.scalar(query) is not None
+
+
+def forget_tokens(session: Session, tokens: Collection[str]) -> None:
+    """Drop what is known of tokens no longer probed, so no page shows an old verdict."""
+    session.execute(delete(ProbeStateRow).where(ProbeStateRow.token.in_(list(tokens))))
+
+
+def record_probe(
+    session: Session, source: str, token: str, model: str, at: datetime, result: ProbeResult
+) -> None:
+    error = result.error
+    code = None if error is None or error.code is None else error.code[:_CODE_LIMIT]
+    session.add(
+        ProbeRow(
+            source=source,
+            token=token,
+            model=model,
+            sent_at=at,
+            kind=result.kind,
+            result=result.outcome.value,
+            http_status=result.status,
+            code=code,
+            duration=result.duration,
+        )
+    )
+
+
+def recent_probes(
+    session: Session,
+    *,
+    tokens: Collection[str] = (),
+    since: datetime | None = None,
+    limit: int = 50,
+) -> list[SentProbe]:
+    """The newest probes first (of `tokens`, when given)."""
+    query = select(ProbeRow).order_by(ProbeRow.sent_at.desc(), ProbeRow.id.desc()).limit(limit)
+    if tokens:
+        query = query.where(ProbeRow.token.in_(list(tokens)))
+    if since is not None:
+        query = query.where(ProbeRow.sent_at >= since)
+    return [
+        SentProbe(
+            row.source,
+            row.token,
+            row.model,
+            row.sent_at,
+            row.kind,
+            row.result,
+            row.http_status,
+            row.code,
+            row.duration,
+        )
+        for row in session.scalars(query)
+    ]
+
+
+def prune_probes(session: Session, before: datetime, now: datetime) -> int:
+    """Delete probe log rows older than `before`, never within the budget's window."""
+    cutoff = min(before, now - BUDGET_WINDOW)
+    return affected_rows(session, delete(ProbeRow).where(ProbeRow.sent_at < cutoff))
+
+
+def _memory(row: ProbeStateRow) -> ProbeMemory:
+    return ProbeMemory(
+        fingerprint=row.fingerprint,
+        seen_at=row.seen_at,
+        probed_at=row.probed_at,
+        verdict=None if row.verdict is None else Verdict(row.verdict),
+        pending=None if row.pending is None else Verdict(row.pending),
+        pending_count=row.pending_count,
+        error=_error(row.error),
+    )
+
+
+def _error(text: str | None) -> CallError | None:
+    return None if text is None else CallError.from_json(json.loads(text))
