@@ -16,7 +16,7 @@ from monitor.config.discovery import (
 )
 from monitor.core.printable import printable
 from monitor.events.budget import duration_text
-from monitor.store.urls import shown_url
+from monitor.store.urls import shown_url, sqlite_path
 
 if TYPE_CHECKING:
     pass
@@ -160,6 +160,11 @@ def config_check(app: App) -> None:
         filters += f" changes={','.join(channel.changes)}" if channel.changes else ""
         events = ",".join(channel.events)
         click.echo(printable(f"  {channel.name}: {channel.type} events={events}{filters}"))
+    quiet = _active_silences(app, config, url)
+    if quiet:
+        click.echo(
+            f"silences: {len(quiet)} active ({', '.join(quiet)}; `model-monitor silence list`)"
+        )
     click.echo("ok")
 
 
@@ -174,6 +179,22 @@ def _probe_plan(source: SourceConfig) -> str:
     if source.probe_models:
         text += f"; also {', '.join(source.probe_models)}"
     return text
+
+
+def _active_silences(app: App, config: Config, url: str) -> list[str]:
+    """The ids of the silences in force, if the database already exists; never fails.
+    A SQLite file that is not there yet is not opened (nor SQLAlchemy loaded)."""
+    path = sqlite_path(url)
+    if path is not None and not Path(path).expanduser().exists():
+        return []
+    from monitor.core.clock import utcnow
+    from monitor.store.silences import silences
+
+    try:  # read-only, as _detected_flavors
+        with app.read_db(config).reader() as session:
+            return [s.id for s in silences(session, active_at=utcnow())]
+    except Exception:
+        return []
 
 
 def _detected_flavors(app: App, config: Config) -> dict[str, str]:

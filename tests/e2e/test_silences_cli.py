@@ -40,6 +40,7 @@ def test_a_silence_stops_matching_deliveries_until_it_expires(tmp_path: Path, db
             (silence_id, "gpt-5*", True)
         ]
         assert f"silences: 1 active ({silence_id}" in cli("status").stdout
+        assert f"silences: 1 active ({silence_id}" in cli("config", "check").stdout
 
         # Everything under the silence: nothing is delivered at all.
         gateway.set_group("default", [*MODELS, GPT5, make_model("o9"), make_model("gpt-5-mini")])

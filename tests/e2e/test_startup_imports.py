@@ -5,6 +5,7 @@ modules). Checked in a fresh interpreter, as users run it."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -25,8 +26,10 @@ def _loaded(args: list[str], cwd: Path) -> set[str]:
         "    pass\n"
         "print(' '.join(sorted(sys.modules)), file=sys.stderr)\n"
     )
+    # No database from elsewhere on this machine: the default one lives under cwd.
+    env = {**os.environ, "XDG_STATE_HOME": str(cwd / "state")}
     done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, cwd=cwd, timeout=60
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=cwd, env=env, timeout=60
     )
     return set(done.stderr.split())
 

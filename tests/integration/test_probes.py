@@ -291,3 +291,13 @@ def test_the_matrix_marks_a_listed_but_not_callable_cell(gw, db, clock) -> None:
     assert [(td.get("class") or "", text_of(td)) for td in cells] == [("", "✓"), ("x", "✗")]
     assert "model_not_found" in cells[1].get("title", "")
     assert "listed but not callable" in text_of(tree)
+
+
+def test_a_model_that_stalls_fails_its_own_probe_and_nothing_else(gw, db, clock) -> None:
+    check = checker(gw, db, clock, timeout=0.5)
+    gw.set_slow_seconds(3.0)
+    gw.set_verdict("o3-mini", "slow", token=A)
+    changes(check)
+    results = {(p.token, p.model): p.result for p in _probes(db)}
+    assert results.pop(("a", "o3-mini")) == "transient"
+    assert set(results.values()) == {"ok"} and len(results) == 7  # 4 for b, 3 for a
