@@ -1,7 +1,7 @@
 """Check cycles as users run them: the installed CLI, tokens from `token_env`, a real gateway.
 
     .venv/bin/python bench/cli_cycle.py [--gateway plain|sim] [--tokens 1000] [--models 1000]
-        [--latency 0.05] [--extra-env 0,10,10000] [--repeat 3] [--concurrency N]
+        [--latency 0.05] [--extra-env 0,10,10000] [--repeat 3] [--concurrency N] [--probe]
 
 `model-monitor -q check` runs as a subprocess with every token in its own environment
 variable (as `token_env` reads them), against either the plain standard-library gateway
@@ -10,7 +10,8 @@ For each count of unrelated environment variables it prints the baseline cycle, 
 median of --repeat unchanged cycles and a cycle with one model added: wall time, the CPU
 time of the whole `check` process (start-up included), and the network floor
 (ceil(tokens / concurrency) x latency), and the process's peak memory. Then the start-up
-of `--version` and `config check`.
+of `--version` and `config check`. With --probe the source has `probe = true`: each cycle
+also sends its cap of probes (docs/probes.md), one call per token at 1,000 tokens.
 """
 
 from __future__ import annotations
@@ -55,11 +56,15 @@ def serve(conn: Connection, kind: str, tokens: int, models: int, latency: float)
     serve_simulator(conn, tokens, models, latency)
 
 
-def write_config(path: Path, base_url: str, tokens: int, concurrency: int | None) -> None:
+def write_config(
+    path: Path, base_url: str, tokens: int, concurrency: int | None, probe: bool = False
+) -> None:
     lines = ["[monitor]", f'database = "sqlite:///{path.parent / "bench.db"}"']
     if concurrency:
         lines.append(f"concurrency = {concurrency}")
     lines += ["", "[[sources]]", 'name = "gw"', f'base_url = "{base_url}"', 'flavor = "new-api"']
+    if probe:  # every check sends its cap of probes (20 by default): the sweep
+        lines += ["probe = true", 'probe_delay = "0s"']
     for name in token_values(tokens):
         lines += ["", "[[tokens]]", f'name = "{name}"', 'source = "gw"']
         lines.append(f'token_env = "MM_BENCH_{name.upper()}"')
@@ -91,6 +96,9 @@ def main() -> None:
     parser.add_argument("--extra-env", default="10,10000", help="unrelated variables, per run")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=None, help="default: the product's")
+    parser.add_argument(
+        "--probe", action="store_true", help="probe = true (plain gateway: chat completions)"
+    )
     args = parser.parse_args()
 
     cli = shutil.which("model-monitor", path=str(Path(sys.executable).parent))
@@ -122,7 +130,7 @@ def main() -> None:
         for extra in (int(n) for n in args.extra_env.split(",")):
             with tempfile.TemporaryDirectory() as tmp:
                 config = Path(tmp) / "config.toml"
-                write_config(config, base_url, args.tokens, args.concurrency)
+                write_config(config, base_url, args.tokens, args.concurrency, args.probe)
                 env = {k: v for k, v in os.environ.items() if not k.startswith("MM_BENCH_")}
                 env.update({f"UNRELATED_{i:05d}": "x" * 40 for i in range(extra)})
                 env.update(

@@ -7,7 +7,9 @@ how well the client and the simulator agree. Every token is valid; each answer i
 a few pre-encoded shufflings of the list (new-api returns its list in random order), and
 the list can grow by one model (`add_model`) to measure a changed cycle. Like new-api it
 also answers `/api/usage/token/` (a token's quota, a few hundred bytes) and
-`/api/pricing` (every model's price ratios); any other path is a 404.
+`/api/pricing` (every model's price ratios), and a POST to `/v1/chat/completions` (a
+probe's call) with a one-token completion; any other path is a 404. `calls` counts the
+POSTs.
 """
 
 from __future__ import annotations
@@ -42,6 +44,21 @@ def encode_variants(models: Sequence[str], variants: int = 8, seed: int = 1) -> 
     return bodies
 
 
+# A probe's answer: one completion token, as an OpenAI-style gateway sends it.
+COMPLETION = json.dumps(
+    {
+        "id": "chatcmpl-bench",
+        "object": "chat.completion",
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": "H"},
+                "finish_reason": "length",
+            }
+        ],
+        "usage": {"prompt_tokens": 8, "completion_tokens": 1, "total_tokens": 9},
+    }
+).encode()
 USAGE = json.dumps(
     {
         "code": True,
@@ -90,6 +107,7 @@ class PlainGateway(http.server.ThreadingHTTPServer):
         self.bodies = encode_variants(self.names)
         self.pricing = encode_pricing(self.names)
         self.served = 0
+        self.calls = 0  # probes' POSTs
         self._lock = threading.Lock()
 
     def add_model(self, name: str) -> None:
@@ -131,6 +149,22 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        self.rfile.read(length)
+        if self.path != "/v1/chat/completions":
+            self.send_error(404)
+            return
+        with self.server._lock:
+            self.server.calls += 1
+        if self.server.latency:
+            time.sleep(self.server.latency)
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(COMPLETION)))
+        self.end_headers()
+        self.wfile.write(COMPLETION)
 
     def log_message(self, *args: object) -> None:
         pass

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from monitor.core.records import CallError, Change, ChangeType
@@ -60,20 +60,36 @@ class ProbeResult:
 class ProbeMemory:
     """What is known of one model for one token (stored in `probe_state`)."""
 
-    fingerprint: str  # the model's record as last listed, hashed: a change is seen here
-    seen_at: datetime  # when that record was first listed
+    # When the model last appeared or changed in the token's list; None: it was listed
+    # before anything was known of it (such a model waits for the sweep).
+    seen_at: datetime | None = None
     probed_at: datetime | None = None
     verdict: Verdict | None = None  # what people were told; None: nothing yet
     pending: Verdict | None = None  # a different verdict, not yet confirmed
     pending_count: int = 0
     error: CallError | None = None  # the failure behind an unavailable verdict or pending
 
-    def listed(self, fingerprint: str, now: datetime) -> ProbeMemory:
-        """The memory after the model is listed as `fingerprint` at `now`: a changed model
-        is new again, and is probed after the delay like a new one."""
-        if fingerprint == self.fingerprint:
-            return self
-        return replace(self, fingerprint=fingerprint, seen_at=now)
+    def changed(self, now: datetime) -> ProbeMemory:
+        """The memory after the model appeared or changed at `now`: probed after the delay,
+        like a new one; what people were told stays."""
+        return replace(self, seen_at=now)
+
+    @property
+    def fresh(self) -> bool:
+        """Appeared or changed since its last probe."""
+        return self.seen_at is not None and (
+            self.probed_at is None or self.probed_at < self.seen_at
+        )
+
+    @property
+    def awaiting(self) -> bool:
+        """Due sooner than the sweep: fresh, waiting for confirmation, or unavailable.
+        Stored, so the few such pairs are found without reading every pair."""
+        return self.fresh or self.pending is not None or self.verdict is Verdict.UNAVAILABLE
+
+
+# Before every moment: a pair never probed goes first in the sweep.
+NEVER = datetime.min.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,9 +107,11 @@ class ProbePolicy:
         when it is not."""
         if memory.pending is not None and memory.probed_at is not None:
             return 0, memory.probed_at  # a verdict waiting to be confirmed or dropped
-        if memory.probed_at is None or memory.probed_at < memory.seen_at:
+        if memory.fresh and memory.seen_at is not None:
             ready = memory.seen_at + self.delay
             return (1, memory.seen_at) if now >= ready else None
+        if memory.probed_at is None:
+            return 3, NEVER
         if memory.verdict is Verdict.UNAVAILABLE and now >= memory.probed_at + self.recheck:
             return 2, memory.probed_at
         if now >= memory.probed_at + self.interval:
@@ -155,18 +173,19 @@ def plan(
     *,
     left: Mapping[str, int],
     cap: int,
+    share: int | None = None,
 ) -> list[Candidate]:
     """The probes to send now: the due pairs, most urgent first (a verdict to confirm, then
     new or changed models, then unavailable ones to recheck, then the sweep, each oldest
-    first), at most `left[token]` per token (its budget for the last 24 hours) and `cap`
-    in all."""
+    first), at most `left[token]` per token (its budget for the last 24 hours), `share`
+    per token (a token's probes go one after another) and `cap` in all."""
     due = []
     for candidate in candidates:
         when = policy.due(candidate.memory, now)
         if when is not None:
             due.append((when, candidate.token, candidate.model, candidate))
     due.sort(key=lambda entry: entry[:3])
-    remaining = dict(left)
+    remaining = {token: min(n, cap if share is None else share) for token, n in left.items()}
     chosen: list[Candidate] = []
     for _, token, _, candidate in due:
         if len(chosen) >= cap:

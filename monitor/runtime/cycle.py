@@ -268,9 +268,10 @@ class Checker:
         flavor = self._read_as(source)
         extra = self._pass("budget", self.budgets.run, source, tokens, flavor)
         extra += self._pass("price", self.prices.run, source, tokens, flavor)
-        listing = {t.token for t in report.tokens if t.outcome == "ok"}
+        listing = {t.token: t.changes for t in report.tokens if t.outcome == "ok"}
         answered = [t for t in tokens if t.name in listing]
-        extra += self._pass("probe", self.probes.run, source, answered, flavor)
+        probe = partial(self.probes.run, changes=listing)
+        extra += self._pass("probe", probe, source, answered, flavor)
         return replace(report, events=report.events + extra)
 
     def _count_probe(self, source: str, result: str) -> None:

@@ -30,14 +30,7 @@ from sqlalchemy.orm import Session
 from monitor.config import Config, SourceConfig, TokenConfig
 from monitor.core.clock import rfc3339
 from monitor.core.ids import new_id
-from monitor.core.records import (
-    Change,
-    Event,
-    ModelRecord,
-    SourceRef,
-    canonical_json,
-    content_hash,
-)
+from monitor.core.records import Change, ChangeType, Event, ModelRecord, SourceRef
 from monitor.delivery.routing import enqueue
 from monitor.events.grouping import CheckOutcome, build_events
 from monitor.events.probes import Candidate, Outcome, ProbeMemory, ProbePolicy, ProbeResult, plan
@@ -48,15 +41,19 @@ from monitor.store.database import Database
 from monitor.store.prices import load_price_list, price_states
 from monitor.store.probes import (
     BUDGET_WINDOW,
-    forget_others,
+    due_memories,
+    forget,
     forget_tokens,
-    probe_memories,
+    known_models,
+    mark_swept,
+    memories_of,
     record_probe,
     remembers,
     save_memory,
     sent_since,
+    swept,
 )
-from monitor.store.queries import last_models
+from monitor.store.queries import last_snapshot_ids
 from monitor.store.snapshots import SnapshotStore
 
 log = logging.getLogger("monitor.probes")
@@ -95,9 +92,16 @@ class ProbePass:
         )
 
     def run(
-        self, source: SourceConfig, tokens: Sequence[TokenConfig], flavor: type[Flavor] | None
+        self,
+        source: SourceConfig,
+        tokens: Sequence[TokenConfig],
+        flavor: type[Flavor] | None,
+        *,
+        changes: Mapping[str, Sequence[Change]] | None = None,
     ) -> tuple[Event, ...]:
-        """Probe what is due of `tokens`' listed models; returns the events enqueued."""
+        """Probe what is due of `tokens`' listed models; returns the events enqueued.
+        `changes` are each token's changes of this check: what appeared or changed is
+        probed after the delay, what went away is forgotten."""
         off = [t.name for t in tokens if not (source.probe and t.probe)]
         if off:
             with self.db.reader() as session:
@@ -112,54 +116,16 @@ class ProbePass:
         policy = self.policy(source)
         now = self._clock()
         with self.db.session() as session:
-            chosen, kinds = self._plan(session, source, tokens, auth, policy, now)
+            planner = _Planner(
+                session, source, self.snapshots, auth, self.config.monitor.concurrency
+            )
+            planner.note(changes or {}, {t.name for t in tokens}, now)
+            chosen, kinds = planner.plan([t.name for t in tokens], policy, now)
         if not chosen:
             return ()
         sent = self._send_all(source, {t.name: t for t in tokens}, chosen, kinds, auth)
         with self.db.session() as session:
             return self._record(session, source, sent, policy)
-
-    # -- 1. plan ---------------------------------------------------------------------------
-
-    def _plan(
-        self,
-        session: Session,
-        source: SourceConfig,
-        tokens: Sequence[TokenConfig],
-        auth: ProbeAuth,
-        policy: ProbePolicy,
-        now: datetime,
-    ) -> tuple[list[Candidate], dict[tuple[str, str], CallKind]]:
-        names = [t.name for t in tokens]
-        memories = probe_memories(session, names)
-        per_call = _priced_per_call(session, source.name)
-        candidates: list[Candidate] = []
-        kinds: dict[tuple[str, str], CallKind] = {}
-        for token in tokens:
-            last = last_models(session, self.snapshots, token.name)
-            if last is None:
-                continue
-            probed: list[str] = []
-            for model, record in last[1].items():
-                kind = _kind(source, record, auth, per_call)
-                if kind is None:
-                    continue
-                probed.append(model)
-                old = memories.get((token.name, model))
-                memory = (
-                    ProbeMemory(_fingerprint(record), now)
-                    if old is None
-                    else old.listed(_fingerprint(record), now)
-                )
-                if memory != old:
-                    save_memory(session, source.name, token.name, model, memory)
-                kinds[token.name, model] = kind
-                candidates.append(Candidate(token.name, model, memory))
-            forget_others(session, token.name, probed)
-        spent = sent_since(session, names, now - BUDGET_WINDOW)
-        left = {name: source.probe_budget - spent.get(name, 0) for name in names}
-        chosen = plan(candidates, policy, now, left=left, cap=source.probe_per_cycle)
-        return chosen, kinds
 
     # -- 2. send ---------------------------------------------------------------------------
 
@@ -231,13 +197,129 @@ class ProbePass:
         return tuple(events)
 
 
-def _kind(
-    source: SourceConfig, record: ModelRecord, auth: ProbeAuth, per_call: frozenset[str]
-) -> CallKind | None:
-    explicit = named(record.id, source.probe_models)
-    if record.id in per_call and not explicit:
-        return None  # priced per call: a probe would cost a whole call's price
-    return call_kind(record, auth, named=explicit)
+class _Planner:
+    """Step 1 in one transaction: what is known of the source's pairs, brought up to date
+    with the check's changes, and the probes due. Reads only the pairs that may be due (the
+    awaiting ones and the stalest few) and, for the sweep, the lists of the tokens that
+    have models never probed, least spent first, until there are enough."""
+
+    def __init__(
+        self,
+        session: Session,
+        source: SourceConfig,
+        snapshots: SnapshotStore,
+        auth: ProbeAuth,
+        concurrency: int,
+    ) -> None:
+        self.session = session
+        self.concurrency = max(1, concurrency)
+        self.source = source
+        self.snapshots = snapshots
+        self.auth = auth
+        self.snapshot_ids = last_snapshot_ids(session, source.name)
+        self.per_call = _priced_per_call(session, source.name)
+        self._lists: dict[str, Mapping[str, ModelRecord]] = {}
+        self._kinds: dict[int, tuple[ModelRecord, CallKind | None]] = {}
+
+    def listed(self, token: str) -> Mapping[str, ModelRecord]:
+        """The models the token listed at its last successful check."""
+        if token not in self._lists:
+            snapshot = self.snapshot_ids.get(token)
+            self._lists[token] = (
+                {} if snapshot is None else self.snapshots.load(self.session, snapshot)
+            )
+        return self._lists[token]
+
+    def kind(self, record: ModelRecord) -> CallKind | None:
+        """The request that probes `record` (None: not probed), once per record object:
+        tokens share the records of one list."""
+        cached = self._kinds.get(id(record))
+        if cached is not None and cached[0] is record:
+            return cached[1]
+        source = self.source
+        explicit = named(record.id, source.probe_models)
+        if record.id in self.per_call and not explicit:
+            kind = None  # priced per call: a probe would cost a whole call's price
+        else:
+            kind = call_kind(record, self.auth, named=explicit)
+        self._kinds[id(record)] = (record, kind)
+        return kind
+
+    def note(
+        self, changes: Mapping[str, Sequence[Change]], tokens: set[str], now: datetime
+    ) -> None:
+        """What the check saw appear or change is probed after the delay; what it saw go
+        is forgotten."""
+        for token, found in changes.items():
+            if token not in tokens:
+                continue
+            for change in found:
+                if change.type is ChangeType.REMOVED:
+                    forget(self.session, token, change.model)
+                elif change.type in _FRESH:
+                    record = self.listed(token).get(change.model)
+                    if record is None or self.kind(record) is None:
+                        forget(self.session, token, change.model)
+                        continue
+                    known = memories_of(self.session, [(token, change.model)])
+                    memory = known.get((token, change.model), ProbeMemory())
+                    save_memory(
+                        self.session, self.source.name, token, change.model, memory.changed(now)
+                    )
+        self.session.flush()
+
+    def plan(
+        self, tokens: Sequence[str], policy: ProbePolicy, now: datetime
+    ) -> tuple[list[Candidate], dict[tuple[str, str], CallKind]]:
+        source, session = self.source, self.session
+        cap = source.probe_per_cycle
+        spent = sent_since(session, tokens, now - BUDGET_WINDOW)
+        left = {name: source.probe_budget - spent.get(name, 0) for name in tokens}
+        able = [name for name in tokens if left[name] > 0]
+        if not able:
+            return [], {}
+        # A token's probes go one after another, tokens at once: the cap is spread over
+        # as many tokens as are probed together, so no one token holds the cycle back.
+        share = -(-cap // min(len(able), self.concurrency))
+        candidates: list[Candidate] = []
+        kinds: dict[tuple[str, str], CallKind] = {}
+        stored = due_memories(session, source.name, able, now - policy.interval, 4 * cap)
+        for (token, model), memory in stored.items():
+            record = self.listed(token).get(model)
+            kind = None if record is None else self.kind(record)
+            if kind is None:  # no longer listed, or no longer probed
+                forget(session, token, model)
+                continue
+            kinds[token, model] = kind
+            candidates.append(Candidate(token, model, memory))
+        wanted = cap
+        marks = swept(session, source.name)
+        for token in sorted(able, key=lambda name: (spent.get(name, 0), name)):
+            snapshot = self.snapshot_ids.get(token)
+            if wanted <= 0:
+                break
+            if snapshot is None or marks.get(token) == snapshot:
+                continue
+            known = known_models(session, token)
+            listed = self.listed(token)
+            never = [
+                (model, kind)
+                for model in sorted(listed)
+                if model not in known and (kind := self.kind(listed[model])) is not None
+            ]
+            if not never:
+                mark_swept(session, source.name, token, snapshot)
+                continue
+            take = min(left[token], share, wanted)
+            for model, kind in never[:take]:
+                kinds[token, model] = kind
+                candidates.append(Candidate(token, model, ProbeMemory()))
+            wanted -= min(take, len(never))
+        return plan(candidates, policy, now, left=left, cap=cap, share=share), kinds
+
+
+# Changes after which a model is probed again, as a new one.
+_FRESH = frozenset({ChangeType.ADDED, ChangeType.ENDPOINT_TYPES_CHANGED, ChangeType.FIELD_CHANGED})
 
 
 def _priced_per_call(session: Session, source: str) -> frozenset[str]:
@@ -247,10 +329,6 @@ def _priced_per_call(session: Session, source: str) -> frozenset[str]:
         return frozenset()
     prices = load_price_list(session, state.confirmed_id).prices
     return frozenset(model for model, price in prices.items() if price.request is not None)
-
-
-def _fingerprint(record: ModelRecord) -> str:
-    return content_hash(canonical_json({record.id: record}))
 
 
 def _log_probe(source: str, token: str, model: str, result: ProbeResult) -> None:

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from monitor.core.records import CallError
 from monitor.events.probes import ProbeMemory, ProbeResult, Verdict
 from monitor.store.dml import affected_rows
-from monitor.store.schema import ProbeRow, ProbeStateRow
+from monitor.store.schema import ProbeRow, ProbeStateRow, ProbeSweep
 
 # The budget is per 24 hours: the log is kept at least that long.
 BUDGET_WINDOW = timedelta(days=1)
@@ -36,10 +36,64 @@ class SentProbe:
     duration: float
 
 
-def probe_memories(session: Session, tokens: Iterable[str]) -> dict[tuple[str, str], ProbeMemory]:
-    """What is known of each (token, model) pair of `tokens`."""
-    query = select(ProbeStateRow).where(ProbeStateRow.token.in_(list(tokens)))
-    return {(row.token, row.model): _memory(row) for row in session.scalars(query)}
+def due_memories(
+    session: Session, source: str, tokens: Collection[str], stale_before: datetime, limit: int
+) -> dict[tuple[str, str], ProbeMemory]:
+    """The pairs of `source`'s `tokens` that may be due: every awaiting one (few: fresh,
+    pending or unavailable), and the `limit` probed longest ago, if by `stale_before`."""
+    names = list(tokens)
+    awaiting = select(ProbeStateRow).where(
+        ProbeStateRow.source == source,
+        ProbeStateRow.awaiting.is_(True),
+        ProbeStateRow.token.in_(names),
+    )
+    stale = (
+        select(ProbeStateRow)
+        .where(
+            ProbeStateRow.source == source,
+            ProbeStateRow.awaiting.is_(False),
+            ProbeStateRow.probed_at <= stale_before,
+            ProbeStateRow.token.in_(names),
+        )
+        .order_by(ProbeStateRow.probed_at)
+        .limit(limit)
+    )
+    found = {}
+    for query in (awaiting, stale):
+        for row in session.scalars(query):
+            found[row.token, row.model] = _memory(row)
+    return found
+
+
+def memories_of(
+    session: Session, pairs: Collection[tuple[str, str]]
+) -> dict[tuple[str, str], ProbeMemory]:
+    """What is known of these (token, model) pairs, where anything is."""
+    found = {}
+    for token, model in pairs:
+        row = session.get(ProbeStateRow, (token, model))
+        if row is not None:
+            found[token, model] = _memory(row)
+    return found
+
+
+def known_models(session: Session, token: str) -> set[str]:
+    """The models of the token that have a row."""
+    return set(session.scalars(select(ProbeStateRow.model).where(ProbeStateRow.token == token)))
+
+
+def swept(session: Session, source: str) -> dict[str, int]:
+    """Per token, the snapshot whose every model probes are for has a row."""
+    query = select(ProbeSweep.token, ProbeSweep.snapshot_id).where(ProbeSweep.source == source)
+    return {token: snapshot for token, snapshot in session.execute(query)}
+
+
+def mark_swept(session: Session, source: str, token: str, snapshot_id: int) -> None:
+    row = session.get(ProbeSweep, token)
+    if row is None:
+        session.add(ProbeSweep(token=token, source=source, snapshot_id=snapshot_id))
+    else:
+        row.source, row.snapshot_id = source, snapshot_id
 
 
 def unavailable_pairs(session: Session) -> dict[tuple[str, str], tuple[str, CallError | None]]:
@@ -65,30 +119,20 @@ def save_memory(session: Session, source: str, token: str, model: str, memory: P
     if row is None:
         row = ProbeStateRow(token=token, model=model)
         session.add(row)
-    row.source = source
-    row.fingerprint, row.seen_at, row.probed_at = (
-        memory.fingerprint,
-        memory.seen_at,
-        memory.probed_at,
-    )
+    row.source, row.seen_at, row.probed_at = source, memory.seen_at, memory.probed_at
     row.verdict = None if memory.verdict is None else memory.verdict.value
     row.pending = None if memory.pending is None else memory.pending.value
     row.pending_count = memory.pending_count
     row.error = None if memory.error is None else json.dumps(memory.error.to_json())
+    row.awaiting = memory.awaiting
 
 
-def forget_others(session: Session, token: str, probed: Iterable[str]) -> None:
-    """Drop what is known of the token's models that are no longer listed (or no longer
-    probed): a model that comes back is new again."""
-    keep = set(probed)
-    query = select(ProbeStateRow.model).where(ProbeStateRow.token == token)
-    gone = [model for model in session.scalars(query) if model not in keep]
-    for start in range(0, len(gone), 500):
-        session.execute(
-            delete(ProbeStateRow).where(
-                ProbeStateRow.token == token, ProbeStateRow.model.in_(gone[start : start + 500])
-            )
-        )
+def forget(session: Session, token: str, model: str) -> None:
+    """Drop what is known of a model the token no longer lists (or no longer probes): if
+    it comes back, it is new again."""
+    session.execute(
+        delete(ProbeStateRow).where(ProbeStateRow.token == token, ProbeStateRow.model == model)
+    )
 
 
 def remembers(session: Session, tokens: Collection[str]) -> bool:
@@ -100,6 +144,7 @@ def remembers(session: Session, tokens: Collection[str]) -> bool:
 def forget_tokens(session: Session, tokens: Collection[str]) -> None:
     """Drop what is known of tokens no longer probed, so no page shows an old verdict."""
     session.execute(delete(ProbeStateRow).where(ProbeStateRow.token.in_(list(tokens))))
+    session.execute(delete(ProbeSweep).where(ProbeSweep.token.in_(list(tokens))))
 
 
 def record_probe(
@@ -159,7 +204,6 @@ def prune_probes(session: Session, before: datetime, now: datetime) -> int:
 
 def _memory(row: ProbeStateRow) -> ProbeMemory:
     return ProbeMemory(
-        fingerprint=row.fingerprint,
         seen_at=row.seen_at,
         probed_at=row.probed_at,
         verdict=None if row.verdict is None else Verdict(row.verdict),

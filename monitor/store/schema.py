@@ -214,20 +214,39 @@ class SilenceRow(Base):
 
 
 class ProbeStateRow(Base):
-    """What probes know of one model for one token (monitor.events.probes.ProbeMemory)."""
+    """What probes know of one model for one token (monitor.events.probes.ProbeMemory).
+
+    A pair has a row once it was probed or appeared or changed while probes were on;
+    `awaiting` marks the few due sooner than the sweep, so a cycle reads those and the
+    stalest few, never every pair."""
 
     __tablename__ = "probe_state"
+    __table_args__ = (
+        Index("ix_probe_state_source_awaiting", "source", "awaiting"),
+        Index("ix_probe_state_source_probed_at", "source", "probed_at"),
+    )
 
     token: Mapped[str] = mapped_column(String(200), primary_key=True)
     model: Mapped[str] = mapped_column(Text, primary_key=True)
     source: Mapped[str] = mapped_column(String(200))
-    fingerprint: Mapped[str] = mapped_column(String(64))  # the listed record, hashed
-    seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # appeared or changed
     probed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     verdict: Mapped[str | None] = mapped_column(String(16))  # "ok", "unavailable", None
     pending: Mapped[str | None] = mapped_column(String(16))
     pending_count: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text)  # CallError as JSON
+    awaiting: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class ProbeSweep(Base):
+    """A token whose every probed-for model of snapshot `snapshot_id` has a `probe_state`
+    row: the sweep need not look at its list again until the list changes."""
+
+    __tablename__ = "probe_sweeps"
+
+    token: Mapped[str] = mapped_column(String(200), primary_key=True)
+    source: Mapped[str] = mapped_column(String(200))
+    snapshot_id: Mapped[int] = mapped_column(Id)
 
 
 class ProbeRow(Base):

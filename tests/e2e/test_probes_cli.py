@@ -104,7 +104,7 @@ def test_from_cron_unavailable_once_then_available_once(tmp_path: Path, db_url: 
         plan = _cli(config, "config", "check").stdout
         assert "probes: every listed model every 1d" in plan and f"{BUDGET} per token" in plan
 
-        for _ in range(4):
+        for _ in range(3):  # a probe, its confirmation, and one more: said once
             done = _cli(config, "-q", "check")
             assert done.stdout == "" and done.stderr == ""  # cron mails nothing
         said = _probe_changes(receiver)
@@ -130,7 +130,7 @@ def test_from_cron_unavailable_once_then_available_once(tmp_path: Path, db_url: 
         assert {s["status"] for s in sent} == {200, 503}
 
         gateway.set_verdict("gpt-4o", None)
-        for _ in range(4):
+        for _ in range(3):
             _cli(config, "-q", "check")
         said = _probe_changes(receiver)
         assert [(c["type"], c["model"]) for c in said] == [
@@ -160,10 +160,10 @@ def test_probes_are_off_unless_asked_for(tmp_path: Path, sqlite_url: str) -> Non
         for value in TOKENS.values():
             gateway.add_token(value)
         config = _config(tmp_path / "config.toml", sqlite_url, gateway, receiver, probe=False)
-        for _ in range(3):
+        for _ in range(2):
             _cli(config, "-q", "check")
         assert gateway.calls() == []
-        assert gateway.polls() == 6
+        assert gateway.polls() == 4
         assert _cli(config, "probes").stdout.startswith("no probes sent since")
         assert "probes:" not in _cli(config, "config", "check").stdout
 

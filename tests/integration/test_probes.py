@@ -301,3 +301,35 @@ def test_a_model_that_stalls_fails_its_own_probe_and_nothing_else(gw, db, clock)
     results = {(p.token, p.model): p.result for p in _probes(db)}
     assert results.pop(("a", "o3-mini")) == "transient"
     assert set(results.values()) == {"ok"} and len(results) == 7  # 4 for b, 3 for a
+
+
+def test_only_probed_and_fresh_pairs_are_kept_and_the_sweep_moves_over_tokens(
+    gateway, db, clock
+) -> None:
+    from sqlalchemy import func, select
+
+    from monitor.store.schema import ProbeStateRow
+
+    values = {f"t{i}": f"sk-probe-scale-{i:02}-0123456789abcdef" for i in range(5)}
+    gateway.set_group("default", [make_model(f"chat-{i:03}") for i in range(200)])
+    for value in values.values():
+        gateway.add_token(value)
+    config = probing(sim_config(gateway.base_url, values, concurrency=5), probe_per_cycle=10)
+    check = Checker(config, db, clock=clock)
+
+    def rows() -> int:
+        with db.reader() as session:
+            return session.scalar(select(func.count()).select_from(ProbeStateRow)) or 0
+
+    changes(check)
+    assert len(gateway.calls()) == 10 and rows() == 10  # not 5 x 200
+    assert Counter(call.token for call in gateway.calls()) == dict.fromkeys(values.values(), 2)
+    gateway.set_group("default", [make_model(f"chat-{i:03}") for i in range(203)])
+    clock.advance(timedelta(minutes=10))
+    before = len(gateway.calls())
+    changes(check)
+    new = gateway.calls()[before:]
+    # New models first, two per token (the cap of 10 shared by 5 tokens).
+    assert {call.model for call in new} <= {"chat-200", "chat-201", "chat-202"}
+    assert Counter(call.token for call in new) == dict.fromkeys(values.values(), 2)
+    assert rows() == 10 + 15  # the new ones are known, probed or not

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from monitor.core.records import CallError, ChangeType, ModelRecord
 from monitor.events.probes import (
+    NEVER,
     Candidate,
     Outcome,
     ProbeMemory,
@@ -182,7 +183,7 @@ def _fold(memory: ProbeMemory, outcome: Outcome, at: datetime) -> tuple[ProbeMem
 
 
 def test_working_is_silent_and_unavailable_is_reported_once_confirmed() -> None:
-    memory = ProbeMemory("f", T0)
+    memory = ProbeMemory(T0)
     memory, change = _fold(memory, Outcome.OK, T0)
     assert change is None and memory.verdict is Verdict.OK
     memory, change = _fold(memory, Outcome.UNAVAILABLE, T0 + timedelta(minutes=10))
@@ -200,7 +201,7 @@ def test_working_is_silent_and_unavailable_is_reported_once_confirmed() -> None:
 
 
 def test_a_flip_back_before_confirmation_is_never_reported() -> None:
-    memory = ProbeMemory("f", T0, verdict=Verdict.OK, probed_at=T0)
+    memory = ProbeMemory(T0, verdict=Verdict.OK, probed_at=T0)
     memory, change = _fold(memory, Outcome.UNAVAILABLE, T0 + timedelta(minutes=1))
     memory, change2 = _fold(memory, Outcome.OK, T0 + timedelta(minutes=2))
     assert change is None and change2 is None
@@ -208,7 +209,7 @@ def test_a_flip_back_before_confirmation_is_never_reported() -> None:
 
 
 def test_transient_failures_need_the_longer_streak() -> None:
-    memory = ProbeMemory("f", T0)
+    memory = ProbeMemory(T0)
     reported = []
     for minute in range(3):
         memory, change = _fold(memory, Outcome.TRANSIENT, T0 + timedelta(minutes=minute))
@@ -221,7 +222,7 @@ def test_transient_failures_need_the_longer_streak() -> None:
     [Outcome.RATE_LIMITED, Outcome.TOKEN_QUOTA, Outcome.AUTH, Outcome.INCONCLUSIVE],
 )
 def test_answers_about_something_else_leave_the_verdict_alone(outcome: Outcome) -> None:
-    memory = ProbeMemory("f", T0, probed_at=T0, pending=Verdict.UNAVAILABLE, pending_count=1)
+    memory = ProbeMemory(T0, probed_at=T0, pending=Verdict.UNAVAILABLE, pending_count=1)
     after, change = _fold(memory, outcome, T0 + timedelta(minutes=5))
     assert change is None
     assert (after.pending, after.pending_count, after.verdict) == (Verdict.UNAVAILABLE, 1, None)
@@ -233,24 +234,25 @@ def test_answers_about_something_else_leave_the_verdict_alone(outcome: Outcome) 
 
 
 def test_a_new_model_waits_for_the_routing_cache() -> None:
-    memory = ProbeMemory("f", T0)
+    memory = ProbeMemory(T0)
     assert POLICY.due(memory, T0 + timedelta(seconds=59)) is None
     assert POLICY.due(memory, T0 + timedelta(minutes=1)) == (1, T0)
 
 
-def test_a_changed_model_is_new_again_and_a_listed_one_is_not() -> None:
-    memory = ProbeMemory("f", T0, probed_at=T0 + timedelta(minutes=1), verdict=Verdict.OK)
+def test_a_changed_model_is_new_again_and_a_never_probed_one_waits_for_the_sweep() -> None:
+    memory = ProbeMemory(T0, probed_at=T0 + timedelta(minutes=1), verdict=Verdict.OK)
     later = T0 + timedelta(hours=2)
-    assert memory.listed("f", later) is memory
-    assert POLICY.due(memory, later) is None
-    changed = memory.listed("g", later)
+    assert POLICY.due(memory, later) is None and not memory.awaiting
+    changed = memory.changed(later)
+    assert changed.awaiting and changed.verdict is Verdict.OK
     assert POLICY.due(changed, later + timedelta(minutes=1)) == (1, later)
+    assert POLICY.due(ProbeMemory(), later) == (3, NEVER)  # listed before it was watched
 
 
 def test_unavailable_models_are_rechecked_sooner_than_the_sweep() -> None:
     probed = T0 + timedelta(minutes=1)
-    bad = ProbeMemory("f", T0, probed_at=probed, verdict=Verdict.UNAVAILABLE)
-    good = ProbeMemory("f", T0, probed_at=probed, verdict=Verdict.OK)
+    bad = ProbeMemory(T0, probed_at=probed, verdict=Verdict.UNAVAILABLE)
+    good = ProbeMemory(T0, probed_at=probed, verdict=Verdict.OK)
     hour = probed + timedelta(hours=1)
     assert POLICY.due(bad, hour) == (2, probed)
     assert POLICY.due(good, hour) is None
@@ -260,7 +262,7 @@ def test_unavailable_models_are_rechecked_sooner_than_the_sweep() -> None:
 def test_the_plan_keeps_each_token_within_its_budget_and_the_cycle_within_its_cap() -> None:
     now = T0 + timedelta(hours=1)
     candidates = [
-        Candidate(token, f"model-{i:02}", ProbeMemory("f", T0))
+        Candidate(token, f"model-{i:02}", ProbeMemory(T0))
         for token in ("a", "b")
         for i in range(30)
     ]
@@ -273,13 +275,13 @@ def test_the_plan_keeps_each_token_within_its_budget_and_the_cycle_within_its_ca
 def test_the_plan_confirms_first_then_new_then_rechecks_then_sweeps() -> None:
     now = T0 + timedelta(days=2)
     old = T0 - timedelta(days=1)
-    sweep = Candidate("a", "sweep", ProbeMemory("f", old, probed_at=old, verdict=Verdict.OK))
+    sweep = Candidate("a", "sweep", ProbeMemory(old, probed_at=old, verdict=Verdict.OK))
     recheck = Candidate(
-        "a", "recheck", ProbeMemory("f", old, probed_at=old, verdict=Verdict.UNAVAILABLE)
+        "a", "recheck", ProbeMemory(old, probed_at=old, verdict=Verdict.UNAVAILABLE)
     )
-    new = Candidate("a", "new", ProbeMemory("f", T0))
+    new = Candidate("a", "new", ProbeMemory(T0))
     pending = Candidate(
-        "a", "pending", ProbeMemory("f", old, probed_at=now, pending=Verdict.UNAVAILABLE)
+        "a", "pending", ProbeMemory(old, probed_at=now, pending=Verdict.UNAVAILABLE)
     )
     chosen = plan([sweep, recheck, new, pending], POLICY, now, left={"a": 50}, cap=10)
     assert [c.model for c in chosen] == ["pending", "new", "recheck", "sweep"]
@@ -298,3 +300,10 @@ def test_new_api_on_its_anthropic_route_loses_the_code_and_is_read_with_care() -
     # Anthropic's own API keeps its types: they are the code.
     body = b'{"type":"error","error":{"type":"permission_error","message":"no"}}'
     assert classify(403, body).error.code == "permission_error"  # type: ignore[union-attr]
+
+
+def test_the_cap_is_shared_so_no_token_holds_the_cycle_back() -> None:
+    now = T0 + timedelta(hours=1)
+    candidates = [Candidate(t, f"m{i}", ProbeMemory(T0)) for t in "abc" for i in range(10)]
+    chosen = plan(candidates, POLICY, now, left=dict.fromkeys("abc", 50), cap=9, share=3)
+    assert sorted(c.token for c in chosen) == ["a"] * 3 + ["b"] * 3 + ["c"] * 3
