@@ -49,6 +49,7 @@ from monitor.store.probes import (
     memories_of,
     record_probe,
     remembers,
+    save_memories,
     save_memory,
     sent_since,
     swept,
@@ -250,22 +251,23 @@ class _Planner:
     ) -> None:
         """What the check saw appear or change is probed after the delay; what it saw go
         is forgotten."""
+        gone: list[tuple[str, str]] = []
+        fresh: list[tuple[str, str]] = []
         for token, found in changes.items():
             if token not in tokens:
                 continue
             for change in found:
+                pair = (token, change.model)
                 if change.type is ChangeType.REMOVED:
-                    forget(self.session, token, change.model)
+                    gone.append(pair)
                 elif change.type in _FRESH:
                     record = self.listed(token).get(change.model)
-                    if record is None or self.kind(record) is None:
-                        forget(self.session, token, change.model)
-                        continue
-                    known = memories_of(self.session, [(token, change.model)])
-                    memory = known.get((token, change.model), ProbeMemory())
-                    save_memory(
-                        self.session, self.source.name, token, change.model, memory.changed(now)
-                    )
+                    probed = record is not None and self.kind(record) is not None
+                    (fresh if probed else gone).append(pair)
+        forget(self.session, gone)
+        known = memories_of(self.session, fresh)
+        changed = {pair: known.get(pair, ProbeMemory()).changed(now) for pair in fresh}
+        save_memories(self.session, self.source.name, changed)
         self.session.flush()
 
     def plan(
@@ -288,7 +290,7 @@ class _Planner:
             record = self.listed(token).get(model)
             kind = None if record is None else self.kind(record)
             if kind is None:  # no longer listed, or no longer probed
-                forget(session, token, model)
+                forget(session, [(token, model)])
                 continue
             kinds[token, model] = kind
             candidates.append(Candidate(token, model, memory))

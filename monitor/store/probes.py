@@ -4,11 +4,11 @@ probes sent (the per-token budget counts it; `model-monitor probes` lists it).""
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from monitor.core.records import CallError
@@ -69,11 +69,49 @@ def memories_of(
     session: Session, pairs: Collection[tuple[str, str]]
 ) -> dict[tuple[str, str], ProbeMemory]:
     """What is known of these (token, model) pairs, where anything is."""
-    found = {}
-    for token, model in pairs:
-        row = session.get(ProbeStateRow, (token, model))
-        if row is not None:
-            found[token, model] = _memory(row)
+    return {pair: _memory(row) for pair, row in _rows(session, pairs).items()}
+
+
+def save_memories(
+    session: Session, source: str, memories: Mapping[tuple[str, str], ProbeMemory]
+) -> None:
+    """Store many pairs' memories with one read of the rows there are; the new rows go in
+    one statement (a model added for 1,000 tokens is 1,000 of them)."""
+    rows = _rows(session, memories.keys())
+    new = []
+    for (token, model), memory in memories.items():
+        row = rows.get((token, model))
+        if row is None:
+            row = ProbeStateRow(token=token, model=model)
+            _fill(row, source, memory)
+            new.append({c.key: getattr(row, c.key) for c in _COLUMNS})
+        else:
+            _fill(row, source, memory)
+    if new:
+        session.execute(insert(ProbeStateRow), new)
+
+
+_COLUMNS = tuple(ProbeStateRow.__mapper__.column_attrs)
+
+
+def _rows(
+    session: Session, pairs: Collection[tuple[str, str]]
+) -> dict[tuple[str, str], ProbeStateRow]:
+    """The rows of these pairs, a few queries for any number of them (a model added for
+    1,000 tokens is 1,000 pairs)."""
+    wanted = set(pairs)
+    found: dict[tuple[str, str], ProbeStateRow] = {}
+    models = sorted({model for _, model in wanted})
+    tokens = sorted({token for token, _ in wanted})
+    for start in range(0, len(models), 500):
+        for first in range(0, len(tokens), 500):
+            query = select(ProbeStateRow).where(
+                ProbeStateRow.model.in_(models[start : start + 500]),
+                ProbeStateRow.token.in_(tokens[first : first + 500]),
+            )
+            for row in session.scalars(query):
+                if (row.token, row.model) in wanted:
+                    found[row.token, row.model] = row
     return found
 
 
@@ -119,6 +157,10 @@ def save_memory(session: Session, source: str, token: str, model: str, memory: P
     if row is None:
         row = ProbeStateRow(token=token, model=model)
         session.add(row)
+    _fill(row, source, memory)
+
+
+def _fill(row: ProbeStateRow, source: str, memory: ProbeMemory) -> None:
     row.source, row.seen_at, row.probed_at = source, memory.seen_at, memory.probed_at
     row.verdict = None if memory.verdict is None else memory.verdict.value
     row.pending = None if memory.pending is None else memory.pending.value
@@ -127,12 +169,20 @@ def save_memory(session: Session, source: str, token: str, model: str, memory: P
     row.awaiting = memory.awaiting
 
 
-def forget(session: Session, token: str, model: str) -> None:
-    """Drop what is known of a model the token no longer lists (or no longer probes): if
-    it comes back, it is new again."""
-    session.execute(
-        delete(ProbeStateRow).where(ProbeStateRow.token == token, ProbeStateRow.model == model)
-    )
+def forget(session: Session, pairs: Iterable[tuple[str, str]]) -> None:
+    """Drop what is known of models their tokens no longer list (or no longer probe): if
+    one comes back, it is new again."""
+    by_token: dict[str, list[str]] = {}
+    for token, model in pairs:
+        by_token.setdefault(token, []).append(model)
+    for token, models in by_token.items():
+        for start in range(0, len(models), 500):
+            session.execute(
+                delete(ProbeStateRow).where(
+                    ProbeStateRow.token == token,
+                    ProbeStateRow.model.in_(models[start : start + 500]),
+                )
+            )
 
 
 def remembers(session: Session, tokens: Collection[str]) -> bool:
