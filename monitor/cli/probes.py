@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from monitor.cli.app import App, format_option, option_duration, require_known, token_option
+from monitor.config import Config
 from monitor.core.clock import rfc3339, utcnow
 
 
@@ -63,6 +64,7 @@ def probes(
             emit(fmt, ["source", "token", "model", "status", "code", "message"], rows, records)
             return
         sent = recent_probes(session, tokens=tokens, since=start, limit=limit)
+        spent = _spent_budgets(session, config, tokens)
     for p in sent:
         seconds = round(p.duration, 3)
         rows.append(
@@ -93,6 +95,33 @@ def probes(
         )
     if fmt == "table" and not rows:
         click.echo(f"no probes sent since {rfc3339(start)} (docs/probes.md)")
-        return
-    headers = ["sent", "source", "token", "model", "kind", "result", "status", "code", "seconds"]
-    emit(fmt, headers, rows, records)
+    elif rows or fmt != "table":
+        headers = ["sent", "source", "token", "model", "kind", "result", "status", "code"]
+        emit(fmt, [*headers, "seconds"], rows, records)
+    if fmt == "table":
+        for token, budget in spent:
+            click.echo(
+                f"{token}: {budget} of {budget} probes in the last 24 hours; "
+                "the next wait (probe_budget)"
+            )
+
+
+def _spent_budgets(
+    session: Any, config: Config | None, tokens: tuple[str, ...]
+) -> list[tuple[str, int]]:
+    """The probing tokens whose budget for the last 24 hours is spent, with the budget."""
+    from monitor.store.probes import BUDGET_WINDOW, sent_since
+
+    if config is None:
+        return []
+    probing = {
+        t.name: config.source(t.source).probe_budget
+        for t in config.tokens
+        if t.probe and config.source(t.source).probe and (not tokens or t.name in tokens)
+    }
+    if not probing:
+        return []
+    sent = sent_since(session, probing, utcnow() - BUDGET_WINDOW)
+    return [
+        (name, budget) for name, budget in sorted(probing.items()) if sent.get(name, 0) >= budget
+    ]

@@ -152,6 +152,9 @@ def test_the_budget_holds_across_cron_runs(tmp_path: Path, db_url: str) -> None:
             _cli(config, "-q", "check")
         assert Counter(c.token for c in gateway.calls()) == dict.fromkeys(TOKENS.values(), BUDGET)
         assert receiver.received == []  # every model answers: nothing to say
+        listed = _cli(config, "probes").stdout
+        assert f"team-a: {BUDGET} of {BUDGET} probes in the last 24 hours" in listed
+        assert f"team-b: {BUDGET} of {BUDGET} probes" in listed
 
 
 def test_probes_are_off_unless_asked_for(tmp_path: Path, sqlite_url: str) -> None:
