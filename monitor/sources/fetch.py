@@ -341,7 +341,9 @@ class _Walk:
         size = 0
         while True:
             remaining = self._remaining(size, response.status)
-            if sock is not None:
+            # urllib3 hands the connection back as the last byte is read, and a full pool
+            # closes it then: its socket has no timeout left to set, nor anything to read.
+            if sock is not None and sock.fileno() != -1:
                 sock.settimeout(remaining)
             try:
                 chunk = response.read1(_CHUNK, decode_content=True)

@@ -24,12 +24,11 @@ from typing import Any, Literal
 
 from monitor.config import SourceConfig, TokenConfig
 from monitor.core.records import CallError, ModelRecord
-from monitor.core.retry_after import retry_after
 from monitor.events.probes import Outcome, ProbeResult
 from monitor.sources.anthropic import ANTHROPIC_VERSION
 from monitor.sources.fetch import sanitize, secret_forms
 from monitor.sources.side_routes import ProbeAuth
-from monitor.transport.connections import POOLS, USER_AGENT, read_capped
+from monitor.transport.connections import GET_HEADERS, POOLS, read_reply
 from monitor.transport.deadline import within
 
 CallKind = Literal["chat", "embeddings", "messages"]
@@ -157,12 +156,7 @@ def _call(
     completion_tokens: bool,
 ) -> ProbeResult:
     secret = token.secret.reveal()
-    headers = {
-        "User-Agent": USER_AGENT,
-        "Accept": "application/json",
-        "Accept-Encoding": "gzip, deflate",
-        "Content-Type": "application/json",
-    }
+    headers = {**GET_HEADERS, "Content-Type": "application/json"}
     if auth == "x-api-key":
         headers["x-api-key"] = secret
     else:
@@ -177,20 +171,20 @@ def _call(
             response = POOLS.post(
                 url, headers, body, timeout=timeout, verify=source.ca_bundle or source.verify_tls
             )
-            try:
-                status = response.status
-                reply = read_capped(response, _BODY_LIMIT)
-                wait = retry_after(dict(response.headers)) if status == 429 else None
-            finally:
-                response.close()
-                response.release_conn()
+            reply = read_reply(response, _BODY_LIMIT)
     except Exception as exc:
         expired = deadline is not None and deadline.expired
         what = "no answer in time" if expired else f"no answer ({type(exc).__name__})"
         return ProbeResult(Outcome.TRANSIENT, CallError(None, None, what), kind)
     if deadline.expired:
         return ProbeResult(Outcome.TRANSIENT, CallError(None, None, "no answer in time"), kind)
-    return classify(status, reply, secrets=secret_forms(secret), retry_after=wait, kind=kind)
+    return classify(
+        reply.status,
+        reply.body,
+        secrets=secret_forms(secret),
+        retry_after=reply.retry_after,
+        kind=kind,
+    )
 
 
 def classify(

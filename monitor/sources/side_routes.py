@@ -14,8 +14,7 @@ from urllib.parse import urlsplit
 
 from monitor.config import SourceConfig, TokenConfig
 from monitor.core.records import ErrorKind, FetchError
-from monitor.core.retry_after import retry_after
-from monitor.transport.connections import GET_HEADERS, POOLS, read_capped
+from monitor.transport.connections import GET_HEADERS, POOLS, read_reply
 from monitor.transport.deadline import Deadline, within
 
 T = TypeVar("T")
@@ -51,13 +50,8 @@ def get_json(url: str, source: SourceConfig, token: TokenConfig | None, deadline
     if token is not None:
         headers["Authorization"] = f"Bearer {token.secret.reveal()}"
     response = POOLS.get(url, headers, timeout=deadline.remaining(), verify=verify)
-    try:
-        status = response.status
-        body = read_capped(response, _BODY_LIMIT)
-        wait = retry_after(dict(response.headers)) if status == 429 else None
-    finally:
-        response.close()
-        response.release_conn()
+    reply = read_reply(response, _BODY_LIMIT)
+    status, body, wait = reply.status, reply.body, reply.retry_after
     if deadline.expired:
         raise Refused(FetchError(ErrorKind.TIMEOUT, "the route did not answer in time"))
     if status != 200:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import socket
 import threading
 import zlib
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -27,11 +28,13 @@ from urllib3.poolmanager import PoolManager, ProxyManager
 from urllib3.util import make_headers
 
 from monitor import DISTRIBUTION, __version__
+from monitor.core.retry_after import retry_after
 from monitor.transport.deadline import current
 
 # Who we are, on every request of ours (polls, lookups, deliveries).
 USER_AGENT = f"{DISTRIBUTION}/{__version__}"
-# Sent with every GET of ours (models lists, usage lookups), before a flavor's own headers.
+# Sent with every request of ours to a gateway (models lists, usage lookups, probes),
+# before a flavor's own headers.
 GET_HEADERS = {
     "User-Agent": USER_AGENT,
     "Accept": "application/json",
@@ -91,7 +94,8 @@ POOL_CLASSES = {"http": _WatchedHTTPPool, "https": _WatchedHTTPSPool}
 
 
 class Pools:
-    """Pool managers for polling, by (proxy, TLS verification), and each origin's proxy.
+    """Pool managers for polling, by (proxy, TLS verification, size), and each origin's
+    proxy.
 
     Proxies follow the environment as requests reads it (`HTTPS_PROXY`, `HTTP_PROXY`,
     `ALL_PROXY`, `NO_PROXY`, lower case too), read once per origin for the life of the
@@ -99,7 +103,7 @@ class Pools:
     """
 
     def __init__(self) -> None:
-        self._managers: dict[tuple[str | None, bool | str], PoolManager] = {}
+        self._managers: dict[tuple[str | None, bool | str, int], PoolManager] = {}
         self._proxies: dict[str, str | None] = {}
         self._lock = threading.Lock()
 
@@ -107,7 +111,7 @@ class Pools:
         """The pool manager to send a request for `url` through; `maxsize` connections are
         kept per host (the number of tokens polled at once)."""
         proxy = self.proxy_for(url)
-        key = (proxy, verify)
+        key = (proxy, verify, maxsize)
         manager = self._managers.get(key)
         if manager is None:
             with self._lock:
@@ -213,6 +217,28 @@ POOLS = Pools()
 
 
 REPLY_LIMIT = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """A streamed response read to its end (capped) and handed back to its pool."""
+
+    status: int
+    body: bytes
+    retry_after: float | None  # a 429's wait, from retry-after-ms or Retry-After
+
+
+def read_reply(response: BaseHTTPResponse, limit: int = REPLY_LIMIT) -> Reply:
+    """Read at most `limit` bytes of the body (`read_capped`) and release the connection,
+    whatever happens."""
+    try:
+        status = response.status
+        body = read_capped(response, limit)
+        wait = retry_after(dict(response.headers)) if status == 429 else None
+    finally:
+        response.close()
+        response.release_conn()
+    return Reply(status, body, wait)
 
 
 def read_capped(response: BaseHTTPResponse, limit: int = REPLY_LIMIT) -> bytes:

@@ -529,3 +529,24 @@ def test_canary_token_never_leaks(sim: GatewaySimulator, caplog: pytest.LogCaptu
     ours = [r for r in caplog.records if r.name.startswith("monitor")]
     assert ours
     assert all(bare not in r.getMessage() for r in ours)
+
+
+def test_more_answers_at_once_than_the_pool_keeps_are_all_read(sim: GatewaySimulator) -> None:
+    # Two sources on one gateway, or a pass beside a check, return more connections than
+    # the pool keeps: the extra ones are closed as they come back, which must not cut the
+    # read of the answer they carried.
+    results: list[FetchResult] = []
+
+    def worker() -> None:
+        for _ in range(5):
+            results.append(fetch(sim.base_url, concurrency=1))
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(results) == 40
+    assert all(isinstance(r, FetchOk) for r in results), [
+        r for r in results if isinstance(r, FetchError)
+    ][:3]
