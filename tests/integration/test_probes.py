@@ -11,6 +11,7 @@ from datetime import timedelta
 
 import pytest
 import requests
+from sqlalchemy import select
 
 from monitor.config import Config
 from monitor.core.records import ChangeType, Event
@@ -333,3 +334,46 @@ def test_only_probed_and_fresh_pairs_are_kept_and_the_sweep_moves_over_tokens(
     assert {call.model for call in new} <= {"chat-200", "chat-201", "chat-202"}
     assert Counter(call.token for call in new) == dict.fromkeys(values.values(), 2)
     assert rows() == 10 + 15  # the new ones are known, probed or not
+
+
+def test_unavailable_changes_are_routed_and_silenced_like_any_other(gw, db, clock) -> None:
+    from monitor.events.silences import Silence
+    from monitor.sim.config import webhook_channel
+    from monitor.store.queries import events_since
+    from monitor.store.schema import Delivery
+    from monitor.store.silences import add_silence
+
+    base = sim_config(
+        gw.base_url,
+        {"a": A, "b": B},
+        channels=[
+            webhook_channel("models-team", "http://127.0.0.1:9/a", changes=("added", "removed")),
+            webhook_channel("callers", "http://127.0.0.1:9/b", changes=("unavailable",)),
+        ],
+    )
+    check = Checker(probing(base), db, clock=clock)
+    with db.session() as session:
+        add_silence(
+            session,
+            Silence(
+                "sil_probe",
+                clock.now,
+                clock.now + timedelta(days=1),
+                model="o3-*",
+                kind="unavailable",
+                comment="known",
+            ),
+            clock.now,
+        )
+    gw.set_verdict("gpt-4o", "no_channel")
+    gw.set_verdict("o3-mini", "no_channel")
+    for _ in range(2):
+        changes(check)
+        clock.advance(timedelta(minutes=10))
+    with db.reader() as session:
+        stored = [e for e in events_since(session, clock.now - timedelta(days=1))]
+        routed = sorted(session.scalars(select(Delivery.channel)))
+    (event,) = [e for e in stored if any(c["type"] == "unavailable" for c in e["changes"])]
+    marks = {c["model"]: c.get("silenced") for c in event["changes"]}
+    assert marks == {"gpt-4o": None, "o3-mini": "sil_probe"}  # recorded, marked
+    assert routed == ["callers"]  # only the channel that takes unavailable changes
