@@ -4,10 +4,12 @@ Only for a source with `probe = true`, and only its tokens whose check just succ
 (a failing token's probes would only repeat its failure) and that do not say
 `probe = false`. Three steps, so no transaction is open while calls are out:
 
-1. plan (one transaction): each token's listed models, minus those not probed (priced
-   per call, media types; monitor.sources.probes.call_kind), are matched with what is
-   known of them; `monitor.events.probes.plan` picks the due ones within the token's
-   budget for the last 24 hours and the cycle's cap;
+1. plan (one transaction, `_Planner`): the check's own changes mark what appeared or
+   changed (and forget what went); the pairs that may be due are read, with the
+   never-probed models of the few tokens the sweep visits, minus those not probed
+   (priced per call, media types; monitor.sources.probes.call_kind);
+   `monitor.events.probes.plan` picks the due ones within each token's budget for the
+   last 24 hours, its share of the cycle's cap and the cap;
 2. send: tokens at once (up to `concurrency`), each token's probes one after another; a
    token stops at an answer about itself (its quota, a 401), and every token stops at a
    429, which is the gateway's limiter, not a verdict;
