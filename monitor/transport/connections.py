@@ -133,16 +133,7 @@ class Pools:
         redirect usually means a wrong base_url, and following it would decide where
         the token goes next), the body left to read (and inflate) by the caller, who
         releases the response."""
-        return self.manager(url, verify, maxsize).urlopen(
-            "GET",
-            url,
-            headers=headers,
-            timeout=Timeout(connect=timeout, read=timeout),
-            retries=False,
-            redirect=False,
-            preload_content=False,
-            decode_content=True,
-        )
+        return self._open("GET", url, headers, None, timeout, self.manager(url, verify, maxsize))
 
     def post(
         self,
@@ -155,8 +146,19 @@ class Pools:
     ) -> BaseHTTPResponse:
         """A streamed POST as probes make it: the same rules as `get`. Never retried: a
         second call is a second charge."""
-        return self.manager(url, verify).urlopen(
-            "POST",
+        return self._open("POST", url, headers, body, timeout, self.manager(url, verify))
+
+    @staticmethod
+    def _open(
+        method: str,
+        url: str,
+        headers: dict[str, str],
+        body: bytes | None,
+        timeout: float,
+        manager: PoolManager,
+    ) -> BaseHTTPResponse:
+        return manager.urlopen(
+            method,
             url,
             body=body,
             headers=headers,
