@@ -17,7 +17,7 @@ import difflib
 import os
 import re
 import tomllib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -457,27 +457,9 @@ class _Loader:
             table.check_keys((*CHANNEL_KEYS, *own), secrets=secrets, context=f'type "{kind}"')
         else:  # type unknown: its keys are unknown too, so only the common ones are checked
             table.check_keys(CHANNEL_KEYS, strict=False)
-        events = table.strings("events", None)
-        for event in events or ():
-            if event not in EVENT_TYPES:
-                table.problem(
-                    "events",
-                    f"unknown event {_show(event)}{_suggest(event, EVENT_TYPES)} "
-                    f"(valid: {', '.join(EVENT_TYPES)})",
-                )
-        if events == ():
-            table.problem("events", "is empty; remove the key to receive every event")
-        changes = table.strings("changes", None)
+        events = table.members("events", EVENT_TYPES, "event", "event")
         kinds = [str(kind) for kind in ChangeType]
-        for change in changes or ():
-            if change not in kinds:
-                table.problem(
-                    "changes",
-                    f"unknown change type {_show(change)}{_suggest(change, kinds)} "
-                    f"(valid: {', '.join(kinds)})",
-                )
-        if changes == ():
-            table.problem("changes", "is empty; remove the key to receive every change")
+        changes = table.members("changes", kinds, "change type", "change")
         defaults = ChannelConfig(name="", type="")
         values = self._options(table, options or {})
         if kind is not None and kind in channels:
@@ -808,6 +790,23 @@ class _Table:
                 continue
             found.append((pattern, share))
         return tuple(found)
+
+    def members(
+        self, key: str, valid: Sequence[str], noun: str, each: str
+    ) -> tuple[str, ...] | None:
+        """A list of some of `valid` (None when the key is missing); an unknown `noun` and
+        an empty list are problems: "remove the key" is how to mean all of them."""
+        chosen = self.strings(key, None)
+        for name in chosen or ():
+            if name not in valid:
+                self.problem(
+                    key,
+                    f"unknown {noun} {_show(name)}{_suggest(name, valid)} "
+                    f"(valid: {', '.join(valid)})",
+                )
+        if chosen == ():
+            self.problem(key, f"is empty; remove the key to receive every {each}")
+        return chosen
 
     def globs(self, key: str) -> tuple[str, ...]:
         """Model id patterns (fnmatch style: *, ?, [abc])."""

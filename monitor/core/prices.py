@@ -272,8 +272,14 @@ def from_canonical(data: bytes) -> PriceList:
     return PriceList(parsed, {g: _decode(r) for g, r in ratios.items()})
 
 
-def diff_prices(before: PriceList, after: PriceList, group: str | None) -> list[Change]:
-    """One PRICE_CHANGED per model whose price for `group` differs, sorted by model.
+def diff_prices(
+    before: PriceList,
+    after: PriceList,
+    group: str | None,
+    models: Iterable[str] | None = None,
+) -> list[Change]:
+    """One PRICE_CHANGED per model whose price for `group` differs, sorted by model
+    (only among `models`, when given).
 
     Only models in both lists: a model appearing or going is reported by the models
     diff, not as a price. A model gaining or losing its price (new-api's "no price"
@@ -282,7 +288,8 @@ def diff_prices(before: PriceList, after: PriceList, group: str | None) -> list[
     for that group; `diff_prices(..., None)` with `diff_group_ratios` says it once.
     """
     changes: list[Change] = []
-    for model in sorted(before.prices.keys() & after.prices.keys()):
+    both = before.prices.keys() & after.prices.keys()
+    for model in sorted(both if models is None else both.intersection(models)):
         old, new = before.effective(model, group), after.effective(model, group)
         if old is None or new is None or old == new:
             continue

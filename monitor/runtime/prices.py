@@ -20,7 +20,6 @@ reported with the same guarantees:
 
 from __future__ import annotations
 
-import fnmatch
 import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
@@ -29,10 +28,11 @@ from decimal import Decimal
 from monitor.config import Config, MonitorSettings, SourceConfig, TokenConfig
 from monitor.core.clock import rfc3339
 from monitor.core.ids import new_id
-from monitor.core.prices import PriceList, diff_group_ratios, passes_threshold
-from monitor.core.records import Change, ChangeType, ErrorKind, Event, FetchError, SourceRef
+from monitor.core.prices import PriceList, diff_group_ratios, diff_prices, passes_threshold
+from monitor.core.records import Change, ErrorKind, Event, FetchError, SourceRef
 from monitor.delivery.routing import enqueue
 from monitor.events.grouping import CheckOutcome, build_events
+from monitor.events.thresholds import FieldPolicy
 from monitor.sources.base import Flavor
 from monitor.sources.pricing import read_prices
 from monitor.sources.side_routes import PriceRoute
@@ -129,17 +129,11 @@ class PricePass:
         threshold = _price_threshold(source)
         moved: list[str] = []
         held: set[str] = set()
-        for model in sorted(before.prices.keys() & after.prices.keys()):
-            old, new = before.prices[model], after.prices[model]
-            if old == new:
-                continue
-            base = Change(
-                ChangeType.PRICE_CHANGED, model, before=old.to_pairs(), after=new.to_pairs()
-            )
+        for base in diff_prices(before, after, None):  # base prices decide what moved
             if threshold is not None and not passes_threshold(base, threshold):
-                held.add(model)
+                held.add(base.model)
             else:
-                moved.append(model)
+                moved.append(base.model)
         ratios = {c.group: c for c in diff_group_ratios(before, after)}
         outcomes = []
         for token in tokens:
@@ -153,18 +147,7 @@ class PricePass:
                     token.name,
                 )
             else:
-                for model in moved:
-                    was, now = before.effective(model, group), after.effective(model, group)
-                    if was is not None and now is not None:
-                        changes.append(
-                            Change(
-                                ChangeType.PRICE_CHANGED,
-                                model,
-                                before=was.to_pairs(),
-                                after=now.to_pairs(),
-                                group=group,
-                            )
-                        )
+                changes += diff_prices(before, after, group, moved)
             if group in ratios:
                 changes.append(ratios[group])
             outcomes.append(CheckOutcome(token.name, tuple(changes)))
@@ -176,7 +159,5 @@ class PricePass:
 
 def _price_threshold(source: SourceConfig) -> Decimal | None:
     """The source's `thresholds` entry for prices (a glob matching "price"), in percent."""
-    for pattern, share in source.thresholds:
-        if fnmatch.fnmatchcase("price", pattern):
-            return Decimal(str(share)) * 100
-    return None
+    share = FieldPolicy(thresholds=source.thresholds).threshold("price")
+    return None if share is None else Decimal(str(share)) * 100

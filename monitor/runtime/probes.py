@@ -83,6 +83,9 @@ class ProbePass:
         self._send = send
         self._cancelled = cancelled or threading.Event()
         self._counted = counted  # each probe's result, for the metrics
+        # Per source: (confirmed price list id, its models priced per request). A list
+        # changes rarely; decoding 1,000 prices on every check would not.
+        self._per_call: dict[str, tuple[int, frozenset[str]]] = {}
 
     def policy(self, source: SourceConfig) -> ProbePolicy:
         settings = self.config.monitor
@@ -120,7 +123,12 @@ class ProbePass:
         now = self._clock()
         with self.db.session() as session:
             planner = _Planner(
-                session, source, self.snapshots, auth, self.config.monitor.concurrency
+                session,
+                source,
+                self.snapshots,
+                auth,
+                self.config.monitor.concurrency,
+                self._priced_per_call(session, source.name),
             )
             planner.note(changes or {}, {t.name for t in tokens}, now)
             chosen, kinds = planner.plan([t.name for t in tokens], policy, now)
@@ -129,6 +137,19 @@ class ProbePass:
         sent = self._send_all(source, {t.name: t for t in tokens}, chosen, kinds, auth)
         with self.db.session() as session:
             return self._record(session, source, sent, policy)
+
+    def _priced_per_call(self, session: Session, source: str) -> frozenset[str]:
+        """The source's models priced per request, from its last confirmed price list."""
+        state = price_states(session, [source]).get(source)
+        if state is None or state.confirmed_id is None:
+            return frozenset()
+        known = self._per_call.get(source)
+        if known is not None and known[0] == state.confirmed_id:
+            return known[1]
+        prices = load_price_list(session, state.confirmed_id).prices
+        found = frozenset(model for model, price in prices.items() if price.request is not None)
+        self._per_call[source] = (state.confirmed_id, found)
+        return found
 
     # -- 2. send ---------------------------------------------------------------------------
 
@@ -213,6 +234,7 @@ class _Planner:
         snapshots: SnapshotStore,
         auth: ProbeAuth,
         concurrency: int,
+        per_call: frozenset[str],
     ) -> None:
         self.session = session
         self.concurrency = max(1, concurrency)
@@ -220,7 +242,7 @@ class _Planner:
         self.snapshots = snapshots
         self.auth = auth
         self.snapshot_ids = last_snapshot_ids(session, source.name)
-        self.per_call = _priced_per_call(session, source.name)
+        self.per_call = per_call
         self._lists: dict[str, Mapping[str, ModelRecord]] = {}
         self._kinds: dict[int, tuple[ModelRecord, CallKind | None]] = {}
 
@@ -324,15 +346,6 @@ class _Planner:
 
 # Changes after which a model is probed again, as a new one.
 _FRESH = frozenset({ChangeType.ADDED, ChangeType.ENDPOINT_TYPES_CHANGED, ChangeType.FIELD_CHANGED})
-
-
-def _priced_per_call(session: Session, source: str) -> frozenset[str]:
-    """The source's models priced per request, from its last confirmed price list."""
-    state = price_states(session, [source]).get(source)
-    if state is None or state.confirmed_id is None:
-        return frozenset()
-    prices = load_price_list(session, state.confirmed_id).prices
-    return frozenset(model for model, price in prices.items() if price.request is not None)
 
 
 def _log_probe(source: str, token: str, model: str, result: ProbeResult) -> None:

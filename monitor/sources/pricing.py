@@ -20,6 +20,7 @@ prices that nobody changed.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -54,11 +55,20 @@ def parse_new_api_pricing(body: object) -> PriceList:
         message = body.get("message")
         detail = f": {message}" if isinstance(message, str) and message.strip() else ""
         raise InvalidResponse(f'the pricing answer does not say "success": true{detail}')
+    prices: dict[str, Price] = {}
+    for name, item in _named_items(body):
+        if name in prices:
+            raise InvalidResponse(f"model {name!r} appears twice")
+        prices[name] = _price(name, item)
+    return PriceList(prices, _group_ratios(body.get("group_ratio")))
+
+
+def _named_items(body: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Each object of the body's `data` list with its `model_name` (new-api and LiteLLM
+    name their price entries alike), or InvalidResponse at the first that is not one."""
     data = body.get("data")
     if not isinstance(data, list):
         raise InvalidResponse(f"data is {json_type(data)}, not a list")
-
-    prices: dict[str, Price] = {}
     for index, item in enumerate(data):
         if not isinstance(item, dict):
             raise InvalidResponse(f"data[{index}] is {json_type(item)}, not a model object")
@@ -68,11 +78,7 @@ def parse_new_api_pricing(body: object) -> PriceList:
             if name == "":
                 what = "an empty model_name"
             raise InvalidResponse(f"data[{index}] has {what}")
-        if name in prices:
-            raise InvalidResponse(f"model {name!r} appears twice")
-        prices[name] = _price(name, item)
-
-    return PriceList(prices, _group_ratios(body.get("group_ratio")))
+        yield name, item
 
 
 def _price(name: str, item: dict[str, Any]) -> Price:
@@ -137,16 +143,8 @@ def parse_litellm_model_info(body: object) -> PriceList:
     """
     if not isinstance(body, dict):
         raise InvalidResponse(f"the response is {json_type(body)}, not a JSON object")
-    data = body.get("data")
-    if not isinstance(data, list):
-        raise InvalidResponse(f"data is {json_type(data)}, not a list")
     prices: dict[str, Price] = {}
-    for index, item in enumerate(data):
-        if not isinstance(item, dict):
-            raise InvalidResponse(f"data[{index}] is {json_type(item)}, not a model object")
-        name = item.get("model_name")
-        if not isinstance(name, str) or not name:
-            raise InvalidResponse(f"data[{index}] has no model_name")
+    for name, item in _named_items(body):
         info = item.get("model_info")
         if not isinstance(info, dict):
             raise InvalidResponse(f"model {name!r}: model_info is {json_type(info)}, not an object")
